@@ -1,0 +1,170 @@
+/* dnscache.h: internal interfaces of libnss_dnscache.so.2.
+ *
+ * One object is both a glibc NSS module ("dnscache") and an LD_PRELOAD
+ * library that inserts that module into the process's hosts line.  It
+ * resolves names over a Unix stream socket speaking DNS wire messages with
+ * RFC 1035 §4.2.2 two-byte length framing.  Files by concern:
+ *   preload.c    constructor: rewrite the hosts line (__nss_configure_lookup)
+ *   nss.c        the exported NSS entry points, buffer filling, ERANGE cache
+ *   lookup.c     one lookup: search list walk, status mapping
+ *   resconf.c    /etc/resolv.conf, LOCALDOMAIN, RES_OPTIONS, search plan
+ *   wire.c       query building and the bounded reply parser
+ *   transport.c  socket, deadline, pipelining, circuit breaker, environment
+ * Everything not exported is hidden (-fvisibility=hidden). */
+#ifndef DNSCACHE_H
+#define DNSCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DC_API __attribute__((visibility("default")))
+
+#define DC_MAXDNAME 256      /* MAXHOSTNAMELEN incl. NUL, presentation form */
+#define DC_MAXCDNAME 255     /* RFC 1035 §2.3.4: wire form of a name */
+#define DC_MAX_ADDRS 128     /* addresses kept per reply */
+#define DC_MAX_ALIASES 16    /* names kept per reply (qname + CNAME targets) */
+#define DC_MAX_CNAMES 16     /* a longer chain is treated as malformed */
+#define DC_NAMES_BYTES 2048  /* arena for alias strings */
+#define DC_MAX_SEARCH 32     /* search domains kept from resolv.conf */
+#define DC_MAXNDOTS 15       /* RES_MAXNDOTS */
+#define DC_MAXFRAME 65535
+
+#define DC_T_A 1
+#define DC_T_CNAME 5
+#define DC_T_OPT 41
+#define DC_T_AAAA 28
+#define DC_C_IN 1
+
+#define DC_NOERROR 0
+#define DC_FORMERR 1
+#define DC_SERVFAIL 2
+#define DC_NXDOMAIN 3
+#define DC_NOTIMP 4
+#define DC_REFUSED 5
+
+/* ---- wire.c ---- */
+
+/* dc_answer is one parsed reply, reduced the way glibc's nss_dns reduces it. */
+struct dc_answer {
+	int rcode;
+	int ancount;
+	bool tc;
+	bool qname_hnok;     /* the question name is a valid host name */
+	int32_t ttl;         /* minimum TTL of CNAME and address records */
+	int naddrs;
+	uint8_t addrs[DC_MAX_ADDRS][16];
+	int addrlen;         /* 4 or 16 */
+	char canon[DC_MAXDNAME]; /* getaddrinfo's canonical name */
+	int naliases;        /* hostent: qname then hnok CNAME targets */
+	uint16_t alias_off[DC_MAX_ALIASES];
+	char names[DC_NAMES_BYTES];
+};
+
+int dc_name_to_wire(const char *name, uint8_t *out, size_t outlen);
+bool dc_wire_hnok(const uint8_t *wire);
+bool dc_name_hnok(const char *name);
+int dc_build_query(uint8_t *buf, size_t buflen, uint16_t id, const char *name, uint16_t qtype);
+/* dc_parse_reply returns 0, or -1 when the reply is malformed or does not
+ * answer (id, qtype, qwire).  hostent selects glibc's getanswer_r rules
+ * (class IN only), else gaih_getanswer_slice rules. */
+int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
+                   const uint8_t *qwire, bool hostent, struct dc_answer *out);
+static inline const char *dc_alias(const struct dc_answer *a, int i)
+{
+	return a->names + a->alias_off[i];
+}
+
+/* ---- resconf.c ---- */
+
+struct dc_resconf {
+	int ndots;
+	bool notldquery;
+	bool noaaaa;
+	int nsearch;
+	const char *search[DC_MAX_SEARCH];
+	char searchbuf[2048];
+};
+
+/* dc_resconf_parse parses resolv.conf text plus the LOCALDOMAIN and RES_OPTIONS
+ * values (either may be NULL) and the host name (for the default domain). */
+void dc_resconf_parse(struct dc_resconf *rc, const char *text, size_t len,
+                      const char *localdomain, const char *res_options, const char *hostname);
+/* dc_resconf_get returns this thread's copy of /etc/resolv.conf, re-read when
+ * its inode, size or mtime changed. */
+const struct dc_resconf *dc_resconf_get(void);
+
+#define DC_PLAN_MAX (DC_MAX_SEARCH + 2)
+struct dc_plan {
+	int n;
+	char names[DC_PLAN_MAX][DC_MAXDNAME]; /* absolute names, no trailing dot */
+	int as_is_first;   /* 1: names[0] is the name as-is, tried first */
+	int as_is_last;    /* 1: names[n-1] is the name as-is, tried last */
+	bool trailing_dot;
+};
+/* dc_search_plan lists the names res_nsearch would query, in order. */
+void dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_plan *p);
+
+/* Outcome of one candidate, as __res_context_query would report it. */
+enum dc_qres { DC_Q_ANSWER, DC_Q_NXDOMAIN, DC_Q_NODATA, DC_Q_SERVFAIL, DC_Q_UNAVAIL };
+/* dc_search_walk runs the plan with glibc's stopping rules; query is called
+ * per candidate index.  Returns the index of the answering candidate, or -1
+ * with *herrno set (HOST_NOT_FOUND, NO_DATA, TRY_AGAIN) or -2 on UNAVAIL. */
+int dc_search_walk(const struct dc_plan *p, enum dc_qres (*query)(void *ctx, int i),
+                   void *ctx, int *herrno);
+
+/* ---- transport.c ---- */
+
+struct dc_config {
+	char socket[108];
+	int timeout_ms;
+	int breaker_ms;
+	int breaker_after;
+	bool disabled;
+	bool debug;
+};
+const struct dc_config *dc_config(void);
+void dc_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int64_t dc_now_ms(void);
+
+struct dc_conn {
+	int fd;
+	int64_t deadline;
+	uint8_t *rx;     /* scratch frame buffer, DC_MAXFRAME + 2 */
+};
+enum dc_io { DC_IO_OK, DC_IO_UNAVAIL, DC_IO_TIMEOUT };
+bool dc_breaker_open(void);
+void dc_breaker_record(enum dc_io r);
+enum dc_io dc_conn_open(struct dc_conn *c);
+void dc_conn_close(struct dc_conn *c);
+/* dc_exchange sends nq framed queries in one write and waits for the replies
+ * with the matching ids, in any order; reply k lands in out[k] (swapped with
+ * c->rx, so all buffers must be DC_MAXFRAME+2 bytes). */
+enum dc_io dc_exchange(struct dc_conn *c, int nq, const uint8_t *const q[], const size_t qlen[],
+                       const uint16_t ids[], uint8_t *out[], size_t outlen[]);
+uint16_t dc_random_id(void);
+
+/* ---- preload.c ---- */
+
+bool dc_hosts_insert(const char *line, char *out, size_t outlen);
+
+/* ---- lookup.c ---- */
+
+struct dc_result {
+	int status;    /* enum nss_status */
+	int herrno;
+	int err;       /* errno to report when status is not SUCCESS */
+	int32_t ttl;
+	bool hostent;  /* aliases valid (gethostbyname3 rules) */
+	int family;    /* AF_UNSPEC for gethostbyname4, else AF_INET/AF_INET6 */
+	int naddrs;
+	struct { int family; uint8_t addr[16]; } addrs[2 * DC_MAX_ADDRS];
+	char canon[DC_MAXDNAME];
+	int naliases;
+	uint16_t alias_off[DC_MAX_ALIASES];
+	char names[DC_NAMES_BYTES];
+};
+/* dc_lookup resolves name for family (AF_UNSPEC: A and AAAA, gaih rules). */
+void dc_lookup(const char *name, int family, struct dc_result *r);
+
+#endif
