@@ -7,6 +7,7 @@ import "github.com/coredns/coredns/core/dnsserver"
 // directives lists the plugins in the order they execute: each plugin sees the
 // effects of every plugin after it.
 var directives = []string{
+	"unixsock",
 	"root",
 	"metadata",
 	"geoip",
@@ -43,6 +44,7 @@ var directives = []string{
 	"autopath",
 	"acl",
 	"cache",
+	"warmcache",
 	"header",
 	"dnssec",
 	"tls",
@@ -59,6 +61,7 @@ var directives = []string{
 	"etcd",
 	"loop",
 	"forward",
+	"racetls",
 	"grpc",
 	"erratic",
 	"whoami",

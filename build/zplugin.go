@@ -63,4 +63,8 @@ import (
 	_ "github.com/coredns/coredns/plugin/tsig"
 	_ "github.com/coredns/coredns/plugin/view"
 	_ "github.com/coredns/coredns/plugin/whoami"
+
+	_ "github.com/dnscache/dnscache/plugin/racetls"
+	_ "github.com/dnscache/dnscache/plugin/warmcache"
+	_ "github.com/dnscache/dnscache/unixsock"
 )

@@ -1,0 +1,208 @@
+// Package wire reads and patches packed DNS messages (RFC 1035 §4) in place,
+// without unpacking them into dns.Msg values.
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// HeaderLen is the length of the fixed DNS message header (RFC 1035 §4.1.1).
+const HeaderLen = 12
+
+// Errors returned by Walk.
+var (
+	ErrShort   = errors.New("wire: message too short")
+	ErrName    = errors.New("wire: bad domain name")
+	ErrPointer = errors.New("wire: bad compression pointer")
+	ErrCount   = errors.New("wire: unsupported question count")
+	ErrTrail   = errors.New("wire: trailing bytes after last record")
+	ErrOPT     = errors.New("wire: OPT record outside the additional section or repeated")
+)
+
+// maxNameLen is the longest domain name on the wire (RFC 1035 §3.1).
+const maxNameLen = 255
+
+// Layout describes where things are in a packed message.
+type Layout struct {
+	// QNameEnd is the offset just past the question name; the name starts at HeaderLen.
+	QNameEnd int
+	// QEnd is the offset just past the question section.
+	QEnd int
+	// TTLs holds the offset of the TTL field of every resource record except OPT, in
+	// message order. It is appended to the slice given to Walk.
+	TTLs []uint16
+	// OPT is the offset of the OPT pseudo-RR (RFC 6891 §6.1.2), or -1; OPTEnd is the offset past it.
+	OPT, OPTEnd int
+	// Rcode is the header's (4-bit) RCODE.
+	Rcode int
+	// Qtype and Qclass are those of the single question.
+	Qtype, Qclass uint16
+}
+
+// Walk checks the structure of msg, which must hold one question, and reports its
+// layout. TTL offsets are appended to ttls. Compression pointers are never followed:
+// a name that ends in a pointer ends there, and the pointer must point backwards to a
+// location inside the header-less part of the message, so loops are impossible.
+func Walk(msg []byte, ttls []uint16) (Layout, error) {
+	l := Layout{OPT: -1, OPTEnd: -1, TTLs: ttls}
+	if len(msg) < HeaderLen {
+		return l, ErrShort
+	}
+	if len(msg) > 0xFFFF {
+		return l, ErrShort
+	}
+	qd := binary.BigEndian.Uint16(msg[4:])
+	if qd != 1 {
+		return l, ErrCount
+	}
+	l.Rcode = int(msg[3] & 0x0F)
+	off, err := SkipName(msg, HeaderLen)
+	if err != nil {
+		return l, err
+	}
+	l.QNameEnd = off
+	if off+4 > len(msg) {
+		return l, ErrShort
+	}
+	l.Qtype = binary.BigEndian.Uint16(msg[off:])
+	l.Qclass = binary.BigEndian.Uint16(msg[off+2:])
+	off += 4
+	l.QEnd = off
+
+	an, ns := int(binary.BigEndian.Uint16(msg[6:])), int(binary.BigEndian.Uint16(msg[8:]))
+	n := an + ns + int(binary.BigEndian.Uint16(msg[10:]))
+	for i := range n {
+		start := off
+		off, err = SkipName(msg, off)
+		if err != nil {
+			return l, err
+		}
+		if off+10 > len(msg) {
+			return l, ErrShort
+		}
+		typ := binary.BigEndian.Uint16(msg[off:])
+		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
+		ttlOff := off + 4
+		off += 10 + rdlen
+		if off > len(msg) {
+			return l, ErrShort
+		}
+		if typ == 41 { // OPT: its "TTL" holds extended RCODE and flags, not a TTL.
+			// RFC 6891 §6.1.1: at most one, in the additional section.
+			if i < an+ns || l.OPT >= 0 {
+				return l, ErrOPT
+			}
+			l.OPT, l.OPTEnd = start, off
+			continue
+		}
+		l.TTLs = append(l.TTLs, uint16(ttlOff)) // #nosec G115 -- len(msg) <= 0xFFFF checked above.
+	}
+	if off != len(msg) {
+		return l, ErrTrail
+	}
+	return l, nil
+}
+
+// SkipName returns the offset just past the (possibly compressed) domain name at off.
+func SkipName(msg []byte, off int) (int, error) {
+	start, total := off, 0
+	for {
+		if off >= len(msg) {
+			return 0, ErrShort
+		}
+		c := int(msg[off])
+		switch c & 0xC0 {
+		case 0x00:
+			if c == 0 {
+				return off + 1, nil
+			}
+			total += c + 1
+			if total > maxNameLen {
+				return 0, ErrName
+			}
+			off += c + 1
+		case 0xC0:
+			if off+2 > len(msg) {
+				return 0, ErrShort
+			}
+			ptr := int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
+			// A pointer must point backwards, to earlier data (RFC 1035 §4.1.4), and not into the header.
+			if ptr < HeaderLen || ptr >= start {
+				return 0, ErrPointer
+			}
+			return off + 2, nil
+		default: // 0x40 and 0x80 are reserved (RFC 6891 §5 retired extended labels).
+			return 0, ErrName
+		}
+	}
+}
+
+// PatchTTLs writes ttl into the TTL field at every offset in offs.
+func PatchTTLs(msg []byte, offs []uint16, ttl uint32) {
+	for _, o := range offs {
+		binary.BigEndian.PutUint32(msg[o:], ttl)
+	}
+}
+
+// CopyCase gives the uncompressed wire name at off in msg the letter case of name, a
+// domain name in presentation format that is equal to it ignoring ASCII case (RFC 4343).
+// It keeps the 0x20 bits a client chose. It returns false and leaves msg alone when
+// name holds escapes or does not match the wire name.
+func CopyCase(msg []byte, off int, name string) bool {
+	if !walkCase(msg, off, name, false) {
+		return false
+	}
+	walkCase(msg, off, name, true)
+	return true
+}
+
+func walkCase(msg []byte, off int, name string, write bool) bool {
+	if name == "." {
+		return off < len(msg) && msg[off] == 0
+	}
+	j := 0
+	for {
+		if off >= len(msg) {
+			return false
+		}
+		c := int(msg[off])
+		if c == 0 {
+			return j == len(name)
+		}
+		if c&0xC0 != 0 || off+1+c > len(msg) || j+c > len(name) {
+			return false
+		}
+		lab, w := name[j:j+c], msg[off+1:off+1+c]
+		if write {
+			copy(w, lab)
+		} else {
+			for i := range c {
+				if !sameFold(lab[i], w[i]) {
+					return false
+				}
+			}
+		}
+		j += c
+		off += 1 + c
+		// Every label ends in a dot, the last one optionally (a name not fully qualified).
+		if j < len(name) {
+			if name[j] != '.' {
+				return false
+			}
+			j++
+		}
+	}
+}
+
+// sameFold reports whether presentation byte a stands for wire byte b, ignoring ASCII case.
+func sameFold(a, b byte) bool {
+	if a == '\\' || a == '.' {
+		return false
+	}
+	if a == b {
+		return true
+	}
+	la, lb := a|0x20, b|0x20
+	return la == lb && la >= 'a' && la <= 'z'
+}

@@ -1,0 +1,224 @@
+package wire
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func packed(t testing.TB, compress bool, edns bool) []byte {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion("www.Example.org.", dns.TypeA)
+	m.Response = true
+	for _, s := range []string{
+		"www.example.org. 300 IN CNAME web.example.org.",
+		"web.example.org. 200 IN A 192.0.2.1",
+	} {
+		rr, _ := dns.NewRR(s)
+		m.Answer = append(m.Answer, rr)
+	}
+	soa, _ := dns.NewRR("example.org. 60 IN SOA ns.example.org. host.example.org. 1 2 3 4 30")
+	m.Ns = append(m.Ns, soa)
+	if edns {
+		m.SetEdns0(1232, true)
+	}
+	m.Compress = compress
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestWalk(t *testing.T) {
+	for _, tc := range []struct {
+		compress, edns bool
+	}{{false, false}, {true, false}, {true, true}, {false, true}} {
+		b := packed(t, tc.compress, tc.edns)
+		l, err := Walk(b, nil)
+		if err != nil {
+			t.Fatalf("compress %v edns %v: %v", tc.compress, tc.edns, err)
+		}
+		if len(l.TTLs) != 3 || l.Qtype != dns.TypeA || l.Qclass != dns.ClassINET || l.QNameEnd != 12+17 || l.QEnd != 12+17+4 {
+			t.Errorf("layout %+v", l)
+		}
+		if (l.OPT >= 0) != tc.edns || (tc.edns && l.OPTEnd != len(b)) {
+			t.Errorf("edns %v: OPT at %d..%d of %d", tc.edns, l.OPT, l.OPTEnd, len(b))
+		}
+		want := []uint32{300, 200, 60}
+		for i, o := range l.TTLs {
+			if got := binary.BigEndian.Uint32(b[o:]); got != want[i] {
+				t.Errorf("TTL %d at %d = %d, want %d", i, o, got, want[i])
+			}
+		}
+		PatchTTLs(b, l.TTLs, 7)
+		m := new(dns.Msg)
+		if err := m.Unpack(b); err != nil {
+			t.Fatal(err)
+		}
+		for _, rr := range append(m.Answer, m.Ns...) {
+			if rr.Header().Ttl != 7 {
+				t.Errorf("patched TTL %d in %s", rr.Header().Ttl, rr)
+			}
+		}
+		if o := m.IsEdns0(); tc.edns && (o == nil || !o.Do() || o.UDPSize() != 1232) {
+			t.Errorf("OPT damaged by patch: %v", o)
+		}
+	}
+}
+
+func TestWalkRejects(t *testing.T) {
+	good := packed(t, true, false)
+	loop := append([]byte(nil), good...)
+	// Point the answer's owner name at itself.
+	l, _ := Walk(good, nil)
+	binary.BigEndian.PutUint16(loop[l.QEnd:], 0xC000|uint16(l.QEnd))
+	forward := append([]byte(nil), good...)
+	binary.BigEndian.PutUint16(forward[l.QEnd:], 0xC000|uint16(len(good)-2))
+	header := append([]byte(nil), good...)
+	binary.BigEndian.PutUint16(header[l.QEnd:], 0xC000|4)
+	twoQ := append([]byte(nil), good...)
+	twoQ[5] = 2
+	reserved := append([]byte(nil), good...)
+	reserved[12] = 0x40
+	tests := map[string][]byte{
+		"empty":          nil,
+		"header only":    good[:11],
+		"truncated":      good[:len(good)-1],
+		"trailing":       append(append([]byte(nil), good...), 0),
+		"self pointer":   loop,
+		"forward ptr":    forward,
+		"header ptr":     header,
+		"two questions":  twoQ,
+		"reserved label": reserved,
+	}
+	for name, b := range tests {
+		if _, err := Walk(b, nil); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestCopyCase(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+		want string
+	}{
+		{"wWw.eXAMPLE.ORG.", true, "wWw.eXAMPLE.ORG."},
+		{"WWW.EXAMPLE.ORG", true, "WWW.EXAMPLE.ORG."},
+		{"www.example.net.", false, "www.Example.org."},
+		{"www.example.org.extra.", false, "www.Example.org."},
+		{"www.exampl.org.", false, "www.Example.org."},
+		{`www.exa\109ple.org.`, false, "www.Example.org."},
+		{"www..example.org.", false, "www.Example.org."},
+	}
+	for _, tc := range tests {
+		b := packed(t, true, false)
+		if ok := CopyCase(b, HeaderLen, tc.name); ok != tc.ok {
+			t.Errorf("%q: ok %v", tc.name, ok)
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(b); err != nil {
+			t.Fatal(err)
+		}
+		if m.Question[0].Name != tc.want {
+			t.Errorf("%q: question now %q, want %q", tc.name, m.Question[0].Name, tc.want)
+		}
+	}
+	root := []byte{0}
+	if !CopyCase(root, 0, ".") || CopyCase(root, 0, "a.") {
+		t.Errorf("root name")
+	}
+}
+
+// FuzzWalk checks that Walk never panics, that the offsets it reports lie inside the
+// message, and that it agrees with miekg/dns on the number of records.
+func FuzzWalk(f *testing.F) {
+	f.Add(packed(f, true, true))
+	f.Add(packed(f, false, false))
+	f.Add([]byte{0, 0, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 5, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := Walk(b, nil)
+		if err != nil {
+			return
+		}
+		if l.QNameEnd <= HeaderLen || l.QEnd != l.QNameEnd+4 || l.QEnd > len(b) {
+			t.Fatalf("question bounds %d..%d of %d", l.QNameEnd, l.QEnd, len(b))
+		}
+		for _, o := range l.TTLs {
+			if int(o) < l.QEnd || int(o)+4 > len(b) {
+				t.Fatalf("TTL offset %d outside %d..%d", o, l.QEnd, len(b))
+			}
+		}
+		m := new(dns.Msg)
+		if m.Unpack(b) == nil {
+			n := len(m.Answer) + len(m.Ns) + len(m.Extra)
+			if m.IsEdns0() != nil {
+				n--
+			}
+			if n != len(l.TTLs) {
+				t.Fatalf("Walk found %d TTLs, miekg/dns %d records", len(l.TTLs), n)
+			}
+		}
+	})
+}
+
+// FuzzPatchTTLs checks that patching every TTL of a valid message yields a message
+// miekg/dns reads with that TTL on every record and nothing else changed.
+func FuzzPatchTTLs(f *testing.F) {
+	f.Add(packed(f, true, true), uint32(42))
+	f.Add(packed(f, false, false), uint32(0))
+	f.Fuzz(func(t *testing.T, b []byte, ttl uint32) {
+		before := new(dns.Msg)
+		if before.Unpack(b) != nil {
+			return
+		}
+		l, err := Walk(b, nil)
+		if err != nil {
+			return
+		}
+		b = append([]byte(nil), b...)
+		PatchTTLs(b, l.TTLs, ttl)
+		after := new(dns.Msg)
+		if err := after.Unpack(b); err != nil {
+			t.Fatalf("patched message no longer unpacks: %v", err)
+		}
+		for _, rr := range append(append(after.Answer, after.Ns...), after.Extra...) {
+			if rr.Header().Rrtype != dns.TypeOPT && rr.Header().Ttl != ttl {
+				t.Fatalf("TTL %d, want %d: %s", rr.Header().Ttl, ttl, rr)
+			}
+		}
+		if len(after.Answer) != len(before.Answer) || after.Rcode != before.Rcode {
+			t.Fatalf("patch changed the message")
+		}
+	})
+}
+
+// FuzzCopyCase checks that CopyCase never panics and, when it succeeds, leaves a name equal
+// to the original ignoring case.
+func FuzzCopyCase(f *testing.F) {
+	f.Add(packed(f, true, false), "WWW.example.ORG.")
+	f.Add(packed(f, false, false), `a\.b.`)
+	f.Fuzz(func(t *testing.T, b []byte, name string) {
+		if _, err := Walk(b, nil); err != nil {
+			return
+		}
+		before := new(dns.Msg)
+		if before.Unpack(b) != nil {
+			return
+		}
+		if !CopyCase(b, HeaderLen, name) {
+			return
+		}
+		after := new(dns.Msg)
+		if err := after.Unpack(b); err != nil {
+			t.Fatalf("unpack after CopyCase: %v", err)
+		}
+		if dns.CanonicalName(after.Question[0].Name) != dns.CanonicalName(before.Question[0].Name) {
+			t.Fatalf("name changed: %q -> %q", before.Question[0].Name, after.Question[0].Name)
+		}
+	})
+}

@@ -1,0 +1,127 @@
+package warmcache
+
+import (
+	"context"
+	"sync"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metadata"
+
+	"github.com/miekg/dns"
+)
+
+// call is one query through the rest of the chain that any number of requests wait for.
+type call struct {
+	done  chan struct{}
+	e     *entry   // the entry inserted from the response, if it was cacheable
+	msg   *dns.Msg // the response when it was not cached
+	rcode int
+	err   error
+}
+
+// flights coalesces misses: one call per key at a time.
+type flights struct {
+	mu sync.Mutex
+	m  map[key]*call
+}
+
+// join returns the call in flight for k, or a new one and true when the caller must run it.
+func (f *flights) join(k key) (*call, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if c, ok := f.m[k]; ok {
+		return c, false
+	}
+	if f.m == nil {
+		f.m = make(map[key]*call)
+	}
+	c := &call{done: make(chan struct{})}
+	f.m[k] = c
+	return c, true
+}
+
+func (f *flights) finish(k key, c *call) {
+	f.mu.Lock()
+	delete(f.m, k)
+	f.mu.Unlock()
+	close(c.done)
+}
+
+// miss answers r through the rest of the chain, sharing one upstream query among all the
+// requests for the same key that arrive while it is in flight. old is the expired entry
+// for r, if any: its popularity carries over.
+func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, h uint64, m *serverMetrics, old *entry) (int, error) {
+	q := r.Question[0]
+	k := makeKey(q.Name, q.Qtype, q.Qclass, opt != nil && opt.Do(), r.CheckingDisabled)
+	cl, leader := c.flights.join(k)
+	if leader {
+		hits := int64(1)
+		if old != nil && old.key == k {
+			hits += old.hits.Load()
+		}
+		c.resolve(ctx, w, r, k, h, cl, hits, c.now().UnixNano())
+	} else {
+		m.coalesced.Inc()
+		select {
+		case <-cl.done:
+		case <-ctx.Done():
+			return dns.RcodeServerFailure, ctx.Err()
+		}
+		if cl.e != nil {
+			cl.e.hit(c.now().UnixNano())
+		}
+	}
+	return c.answer(w, r, opt, cl)
+}
+
+// resolve runs req through the rest of the chain for call cl and caches the response.
+// w supplies the client's addresses and may be nil. hits and lastHit are the popularity
+// the new entry starts with.
+func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.Msg, k key, h uint64, cl *call, hits, lastHit int64) {
+	defer c.flights.finish(k, cl)
+	cw := &captureWriter{ResponseWriter: w}
+	cl.rcode, cl.err = plugin.NextOrFailure(c.Name(), c.Next, ctx, cw, req)
+	now := c.now()
+	switch {
+	case cw.msg != nil:
+		if e := c.insert(k, h, cw.msg, now); e != nil {
+			e.hits.Store(hits)
+			e.lastHit.Store(lastHit)
+			cl.e = e
+		} else {
+			cl.msg = cw.msg
+		}
+	case !plugin.ClientWrite(cl.rcode) && ctx.Err() == nil && c.failttl > 0:
+		// The chain failed without an answer (an upstream timeout, say). Remember that
+		// briefly, so that clients retrying do not each wait for the upstream again. The
+		// clients of this call get the error itself, for the errors plugin to see.
+		fail := new(dns.Msg)
+		fail.SetRcode(req, dns.RcodeServerFailure)
+		fail.RecursionAvailable = true
+		c.insert(k, h, fail, now)
+	}
+}
+
+// answer writes the outcome of cl to the client as a reply to r.
+func (c *WarmCache) answer(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, cl *call) (int, error) {
+	if e := cl.e; e != nil {
+		ttl := max(e.remaining(c.now().UnixNano()), 0)
+		c.write(w, r, opt, e, uint32(ttl)) // #nosec G115 -- 0 <= ttl <= e.ttl
+		return dns.RcodeSuccess, nil
+	}
+	if cl.msg != nil {
+		// Not cacheable (truncated, REFUSED, TTL 0, ...): each client gets its own copy.
+		res := cl.msg.Copy()
+		res.Id = r.Id
+		res.Question = append(res.Question[:0:0], r.Question...)
+		w.WriteMsg(res)
+		return dns.RcodeSuccess, nil
+	}
+	return cl.rcode, cl.err
+}
+
+// detach returns a context for work that outlives the request: the request's values
+// (the server, for metrics) without its cancellation, and fresh metadata.
+func detach(ctx context.Context) context.Context {
+	return metadata.ContextWithMetadata(context.WithoutCancel(ctx))
+}

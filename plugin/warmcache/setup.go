@@ -1,0 +1,256 @@
+package warmcache
+
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+)
+
+func init() { plugin.Register("warmcache", setup) }
+
+func setup(c *caddy.Controller) error {
+	wc, err := parse(c)
+	if err != nil {
+		return plugin.Error("warmcache", err)
+	}
+	c.OnStartup(func() error { wc.start(); return nil })
+	c.OnShutdown(func() error { wc.shutdown(); return nil })
+
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		wc.Next = next
+		return wc
+	})
+	return nil
+}
+
+func parse(c *caddy.Controller) (*WarmCache, error) {
+	wc := New()
+	i := 0
+	for c.Next() {
+		if i > 0 {
+			return nil, plugin.ErrOnce
+		}
+		i++
+		// warmcache [TTL] [ZONES...]
+		args := c.RemainingArgs()
+		if len(args) > 0 {
+			if ttl, err := strconv.Atoi(args[0]); err == nil {
+				if ttl <= 0 {
+					return nil, fmt.Errorf("TTL must be positive: %d", ttl)
+				}
+				wc.pttl = time.Duration(ttl) * time.Second
+				wc.nttl = wc.pttl
+				args = args[1:]
+			}
+		}
+		if zones := plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys); len(zones) > 0 {
+			wc.Zones = zones
+		}
+
+		for c.NextBlock() {
+			if err := parseOption(c, wc); err != nil {
+				return nil, err
+			}
+		}
+		if wc.minpttl > wc.pttl {
+			return nil, fmt.Errorf("success: minimum TTL %s above maximum TTL %s", wc.minpttl, wc.pttl)
+		}
+		if wc.minnttl > wc.nttl {
+			return nil, fmt.Errorf("denial: minimum TTL %s above maximum TTL %s", wc.minnttl, wc.nttl)
+		}
+	}
+	wc.init()
+	return wc, nil
+}
+
+func parseOption(c *caddy.Controller, wc *WarmCache) error {
+	opt := c.Val()
+	args := c.RemainingArgs()
+	switch opt {
+	case "success", "denial":
+		// success|denial CAPACITY [TTL [MINTTL]]
+		if len(args) < 1 || len(args) > 3 {
+			return argErr(c, opt)
+		}
+		capacity, err := positive(opt, "capacity", args[0])
+		if err != nil {
+			return err
+		}
+		ttl, minttl := &wc.pttl, &wc.minpttl
+		cp := &wc.pcap
+		if opt == "denial" {
+			ttl, minttl, cp = &wc.nttl, &wc.minnttl, &wc.ncap
+		}
+		*cp = capacity
+		if len(args) > 1 {
+			t, err := positive(opt, "TTL", args[1])
+			if err != nil {
+				return err
+			}
+			*ttl = time.Duration(t) * time.Second
+		}
+		if len(args) > 2 {
+			t, err := strconv.Atoi(args[2])
+			if err != nil || t < 0 {
+				return fmt.Errorf("%s: minimum TTL must be a non-negative number of seconds: %q", opt, args[2])
+			}
+			*minttl = time.Duration(t) * time.Second
+		}
+	case "servfail":
+		// servfail DURATION
+		if len(args) != 1 {
+			return argErr(c, opt)
+		}
+		d, err := duration(opt, args[0], 0)
+		if err != nil {
+			return err
+		}
+		if d > 5*time.Minute { // RFC 2308 §7.1
+			return fmt.Errorf("servfail: caching SERVFAIL over 5 minutes is not permitted: %s", d)
+		}
+		wc.failttl = d
+	case "max_bytes":
+		// max_bytes SIZE (suffixes k, M, G: powers of 1024)
+		if len(args) != 1 {
+			return argErr(c, opt)
+		}
+		n, err := parseSize(args[0])
+		if err != nil {
+			return fmt.Errorf("max_bytes: %w", err)
+		}
+		wc.maxBytes = n
+	case "prefetch":
+		// prefetch AMOUNT [DURATION [PERCENTAGE%]]
+		if len(args) < 1 || len(args) > 3 {
+			return argErr(c, opt)
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 {
+			return fmt.Errorf("prefetch: amount must be a non-negative integer: %q", args[0])
+		}
+		wc.prefetch = n
+		if len(args) > 1 {
+			if wc.window, err = duration(opt, args[1], time.Second); err != nil {
+				return err
+			}
+		}
+		if len(args) > 2 {
+			pct, ok := strings.CutSuffix(args[2], "%")
+			p, err := strconv.Atoi(pct)
+			if !ok || err != nil || p < 1 || p > 90 {
+				return fmt.Errorf("prefetch: percentage must be 1%% to 90%%: %q", args[2])
+			}
+			wc.percentage = p
+		}
+	case "sweep":
+		// sweep INTERVAL
+		if len(args) != 1 {
+			return argErr(c, opt)
+		}
+		d, err := duration(opt, args[0], 100*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		wc.sweepEvery = d
+	case "refreshes":
+		// refreshes MAX [RATE]
+		if len(args) < 1 || len(args) > 2 {
+			return argErr(c, opt)
+		}
+		n, err := positive(opt, "maximum", args[0])
+		if err != nil {
+			return err
+		}
+		wc.refreshMax = n
+		if len(args) > 1 {
+			if wc.refreshPS, err = positive(opt, "rate", args[1]); err != nil {
+				return err
+			}
+		}
+	case "serve_stale":
+		// serve_stale [DURATION [WAIT]]
+		if len(args) > 2 {
+			return argErr(c, opt)
+		}
+		wc.staleUpTo = time.Hour
+		if len(args) > 0 {
+			d, err := duration(opt, args[0], time.Second)
+			if err != nil {
+				return err
+			}
+			wc.staleUpTo = d
+		}
+		if len(args) > 1 {
+			d, err := duration(opt, args[1], 0)
+			if err != nil {
+				return err
+			}
+			wc.staleWait = d
+		}
+	case "shards":
+		// shards N (a power of two)
+		if len(args) != 1 {
+			return argErr(c, opt)
+		}
+		n, err := positive(opt, "count", args[0])
+		if err != nil {
+			return err
+		}
+		if bits.OnesCount(uint(n)) != 1 || n > 4096 {
+			return fmt.Errorf("shards: count must be a power of two up to 4096: %d", n)
+		}
+		wc.shards = n
+	default:
+		return c.Errf("unknown property '%s'", opt)
+	}
+	return nil
+}
+
+// positive parses a positive integer for option opt.
+func positive(opt, what, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: %s must be a positive integer: %q", opt, what, s)
+	}
+	return n, nil
+}
+
+// duration parses a Go duration of at least least for option opt.
+func duration(opt, s string, least time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", opt, err)
+	}
+	if d < least {
+		return 0, fmt.Errorf("%s: duration must be at least %s: %s", opt, least, s)
+	}
+	return d, nil
+}
+
+// parseSize parses a byte count with an optional k, M or G suffix (powers of 1024).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "k"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "k")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0, fmt.Errorf("size must be a positive number of bytes (suffix k, M or G): %q", s)
+	}
+	return n * mult, nil
+}
+
+func argErr(c *caddy.Controller, opt string) error {
+	return c.Errf("%s: wrong number of arguments", opt)
+}

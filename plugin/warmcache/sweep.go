@@ -1,0 +1,127 @@
+package warmcache
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// start runs the sweeper until shutdown.
+func (c *WarmCache) start() {
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(c.sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-t.C:
+				c.sweep(c.now())
+			}
+		}
+	}()
+}
+
+// shutdown stops the sweeper and waits for the refreshes in flight.
+func (c *WarmCache) shutdown() {
+	c.once.Do(func() {
+		if c.stop != nil {
+			close(c.stop)
+			<-c.done
+		}
+	})
+	c.wg.Wait()
+}
+
+// sweep does the housekeeping of one interval, off the request path: it refreshes popular
+// entries that are about to expire, forgets the popularity of entries nobody asked for in
+// a window, and prunes expired entries that are not popular. It returns how many refreshes
+// it started.
+func (c *WarmCache) sweep(now time.Time) int {
+	n := now.UnixNano()
+	m := c.metrics.current()
+	var due []*entry
+	pruned := 0
+	c.store.each(func(e *entry) {
+		if n-e.lastHit.Load() > int64(c.window) {
+			e.hits.Store(0)
+		}
+		popular := c.prefetch > 0 && e.class != classFailure && e.hits.Load() >= int64(c.prefetch)
+		left := e.expires() - n
+		switch {
+		case popular && left <= c.lead(e) && !e.inflight.Load():
+			due = append(due, e)
+		case !popular && left <= 0 && !c.servesStale(e, e.remaining(n)):
+			if c.store.remove(e) {
+				pruned++
+			}
+		}
+	})
+	if pruned > 0 {
+		m.pruned.Add(float64(pruned))
+	}
+	m.entries.Set(float64(c.store.len()))
+	m.bytes.Set(float64(c.store.bytes.Load()))
+
+	// Rate limit: the soonest to expire go first, at most refreshPS per second of interval.
+	budget := max(1, int(float64(c.refreshPS)*c.sweepEvery.Seconds()))
+	slices.SortFunc(due, func(a, b *entry) int { return int(min(max(a.expires()-b.expires(), -1), 1)) })
+	started := 0
+	for _, e := range due {
+		if started == budget {
+			break
+		}
+		select {
+		case c.sem <- struct{}{}:
+		default:
+			return started // all refresh slots busy
+		}
+		e.inflight.Store(true)
+		started++
+		c.wg.Add(1)
+		go func() {
+			defer func() { <-c.sem; c.wg.Done() }()
+			c.refresh(e, m)
+		}()
+	}
+	return started
+}
+
+// lead returns how long before e expires a refresh is due: the configured share of its
+// TTL, and at least one and a half sweep intervals, so that the sweep that finds it due
+// still leaves half an interval for the upstream to answer.
+func (c *WarmCache) lead(e *entry) int64 {
+	return max(int64(e.ttl)*int64(time.Second)*int64(c.percentage)/100, int64(c.sweepEvery)*3/2)
+}
+
+// refresh queries the rest of the chain for e's key and replaces e with the answer, which
+// inherits e's popularity. A failed refresh leaves e in place.
+func (c *WarmCache) refresh(e *entry, m *serverMetrics) {
+	defer e.inflight.Store(false)
+	cl, leader := c.flights.join(e.key)
+	if !leader {
+		<-cl.done // a client's miss is already asking; its answer refreshes the entry
+		return
+	}
+	req := new(dns.Msg)
+	req.SetQuestion(e.key.name, e.key.qtype)
+	req.Question[0].Qclass = e.key.qclass
+	req.CheckingDisabled = e.key.cd
+	req.SetEdns0(udpSize, e.key.do)
+	hits := e.hits.Load()
+	c.resolve(detach(context.Background()), nil, req, e.key, e.hash, cl, hits, e.lastHit.Load())
+	if cl.e == nil || cl.e.class == classFailure {
+		m.prefetchFailed.Inc()
+		return
+	}
+	// Hits on e while the refresh was in flight count for the new entry too.
+	cl.e.hits.Add(e.hits.Load() - hits)
+	if last := e.lastHit.Load(); last > cl.e.lastHit.Load() {
+		cl.e.lastHit.Store(last)
+	}
+	m.prefetchOK.Inc()
+}
