@@ -36,7 +36,7 @@ type Config struct {
 
 	// Listen addresses; "127.0.0.1:0" (a free port) when empty. "-" does not serve that
 	// transport (its address method then returns "-").
-	UDP, TCP, TLS string
+	UDP, TCP, TLS string // when UDP and TCP are both empty they share one free port
 	Unix          string // optional Unix socket path (SOCK_STREAM, 2-byte framing)
 
 	// IdleTimeout closes stream connections idle that long (nothing in flight); it is also
@@ -110,6 +110,13 @@ func Start(cfg Config) (*Upstream, error) {
 	for name, rrs := range cfg.Records {
 		u.zone.records[dns.Fqdn(strings.ToLower(name))] = rrs
 	}
+	if cfg.UDP == "" && cfg.TCP == "" {
+		// One port for UDP and TCP, as a DNS server has, so that a client given one
+		// address (forward without prefer_udp, dig, dnsperf) reaches both transports.
+		if addr, err := sharedPort(); err == nil {
+			cfg.UDP, cfg.TCP = addr, addr
+		}
+	}
 	u.udpAddr, u.tcpAddr, u.tlsAddr, u.unixPath = def(cfg.UDP), def(cfg.TCP), def(cfg.TLS), cfg.Unix
 	if err := u.Up(); err != nil {
 		return nil, err
@@ -127,6 +134,27 @@ func StartTest(t testing.TB, cfg Config) *Upstream {
 	}
 	t.Cleanup(func() { u.Close() })
 	return u
+}
+
+// sharedPort returns a loopback address whose port is free for both UDP and TCP.
+func sharedPort() (string, error) {
+	var err error
+	for range 50 {
+		var l net.Listener
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		var pc net.PacketConn
+		pc, err = net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return addr, nil
+	}
+	return "", err
 }
 
 func def(addr string) string {
