@@ -146,7 +146,7 @@ func (s *Server) Run(t testing.TB, corefile string) {
 		if useReady {
 			if resp, err := http.Get("http://" + s.Ready + "/ready"); err == nil {
 				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
+				if resp.StatusCode == http.StatusOK && strings.Contains(s.out.String(), "CoreDNS-") { // /ready answers before the DNS listeners are bound
 					return
 				}
 			}
