@@ -1,0 +1,244 @@
+package unixsock
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/coredns/coredns/core/dnsserver"
+
+	"github.com/miekg/dns"
+)
+
+// peer is who is on the other end of a connection (SO_PEERCRED at connect time).
+type peer struct {
+	pid      int32
+	uid, gid uint32
+	path     string
+}
+
+type peerKey struct{}
+
+// conn serves one client connection. One goroutine reads frames; each query runs in its own
+// goroutine, at most max_inflight at a time (the reader stops reading when all are taken, which
+// pushes back on the client); writes are serialised, so replies go out whole and in the order
+// they are ready (RFC 7766 §6.2.1.1), not the order the queries came in.
+type conn struct {
+	l    *listener
+	c    *net.UnixConn
+	opts options // the owner's options when the connection was accepted
+	addr string  // server label
+
+	peer          *peer
+	local, remote net.Addr
+
+	sem  chan struct{}
+	hwg  sync.WaitGroup // queries in flight
+	stop chan struct{}
+
+	stopOnce, closeOnce sync.Once
+
+	wmu    sync.Mutex
+	broken bool // a write failed: the framing is lost
+}
+
+func newConn(l *listener, c *net.UnixConn, u *Unixsock, seq uint16) *conn {
+	p := &peer{pid: -1, path: l.path}
+	if pid, uid, gid, ok := peerCred(c); ok {
+		p.pid, p.uid, p.gid = pid, uid, gid
+	}
+	return &conn{
+		l:      l,
+		c:      c,
+		opts:   u.opts,
+		addr:   u.addr,
+		peer:   p,
+		local:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)},
+		remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(seq)},
+		sem:    make(chan struct{}, u.opts.maxInflight),
+		stop:   make(chan struct{}),
+	}
+}
+
+func (c *conn) serve() {
+	defer c.close()
+	defer c.hwg.Wait()
+
+	r := bufio.NewReader(c.c)
+	for {
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.stop:
+			return
+		}
+		// Between messages the idle timeout applies; once a frame has started, the read timeout.
+		if !c.deadline(c.opts.idleTimeout) {
+			return
+		}
+		if _, err := r.Peek(1); err != nil {
+			<-c.sem
+			return
+		}
+		if !c.deadline(c.opts.readTimeout) {
+			return
+		}
+		buf, err := readFrame(r)
+		if err != nil {
+			<-c.sem
+			c.readError(err)
+			return
+		}
+		h, ok := header(buf)
+		if !ok {
+			<-c.sem
+			errorsCount.WithLabelValues(c.addr, "short_frame").Inc()
+			return
+		}
+		c.hwg.Add(1)
+		go c.handle(buf, h)
+	}
+}
+
+// deadline sets the read deadline d from now, and reports false if the connection is stopping.
+// stopReading closes stop before it sets a deadline in the past, so one of the two wins.
+func (c *conn) deadline(d time.Duration) bool {
+	c.c.SetReadDeadline(time.Now().Add(d))
+	select {
+	case <-c.stop:
+		return false
+	default:
+		return true
+	}
+}
+
+func (c *conn) readError(err error) {
+	kind := "read"
+	switch {
+	case errors.Is(err, errZeroFrame):
+		kind = "zero_frame"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		select {
+		case <-c.stop:
+			return
+		default:
+		}
+		kind = "read_timeout"
+	case errors.Is(err, net.ErrClosed), errors.Is(err, io.EOF):
+		return
+	}
+	errorsCount.WithLabelValues(c.addr, kind).Inc()
+}
+
+// handle serves one message. The server is the listener's owner now, not at accept time: after a
+// reload, the next query on an open connection goes to the new chain.
+func (c *conn) handle(buf []byte, h dns.Header) {
+	defer func() {
+		<-c.sem
+		c.hwg.Done()
+	}()
+
+	switch dns.DefaultMsgAcceptFunc(h) {
+	case dns.MsgIgnore: // a response, not a query: answering could loop
+		errorsCount.WithLabelValues(c.addr, "ignored").Inc()
+		return
+	case dns.MsgReject:
+		errorsCount.WithLabelValues(c.addr, "formerr").Inc()
+		c.writeMsg(reject(h, dns.RcodeFormatError))
+		return
+	case dns.MsgRejectNotImplemented:
+		errorsCount.WithLabelValues(c.addr, "notimp").Inc()
+		c.writeMsg(reject(h, dns.RcodeNotImplemented))
+		return
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(buf); err != nil {
+		errorsCount.WithLabelValues(c.addr, "formerr").Inc()
+		c.writeMsg(reject(h, dns.RcodeFormatError))
+		return
+	}
+
+	u := c.enter()
+	if u == nil {
+		errorsCount.WithLabelValues(c.addr, "shutdown").Inc()
+		return
+	}
+	defer u.gate.leave()
+	requestsTotal.WithLabelValues(c.addr).Inc()
+	// As dnsserver.Server.Serve does for TCP, plus the peer for Metadata.
+	ctx := context.WithValue(context.Background(), dnsserver.Key{}, u.srv)
+	ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)
+	ctx = context.WithValue(ctx, peerKey{}, c.peer)
+	u.srv.ServeDNS(ctx, &writer{c: c}, m)
+}
+
+// enter returns the owner whose chain serves the query, counted in its gate. An owner's gate
+// closes only after a newer owner took over, so a retry finds that one; nil means the chain is
+// shutting down with no successor.
+func (c *conn) enter() *Unixsock {
+	for range 3 {
+		u := c.l.owner.Load()
+		if u.gate.enter() {
+			return u
+		}
+		if c.l.owner.Load() == u {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (c *conn) writeMsg(m *dns.Msg) error {
+	b, err := m.Pack()
+	if err != nil {
+		return err
+	}
+	return c.write(b)
+}
+
+var (
+	errTooLarge = errors.New("reply larger than 65535 bytes")
+	errBroken   = errors.New("connection broken by an earlier write")
+)
+
+// write sends one framed message. A failed or partial write loses the framing, so it closes the
+// connection; the other queries in flight on it fail their writes too.
+func (c *conn) write(b []byte) error {
+	if len(b) > dns.MaxMsgSize {
+		return errTooLarge
+	}
+	hdr := [2]byte{byte(len(b) >> 8), byte(len(b))}
+
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.broken {
+		return errBroken
+	}
+	c.c.SetWriteDeadline(time.Now().Add(c.opts.writeTimeout))
+	bufs := net.Buffers{hdr[:], b}
+	if _, err := bufs.WriteTo(c.c); err != nil {
+		c.broken = true
+		errorsCount.WithLabelValues(c.addr, "write").Inc()
+		c.close()
+		return err
+	}
+	return nil
+}
+
+// stopReading makes the reader return after its current frame; queries in flight finish.
+func (c *conn) stopReading() {
+	c.stopOnce.Do(func() {
+		close(c.stop)
+		c.c.SetReadDeadline(time.Unix(1, 0))
+	})
+}
+
+func (c *conn) close() error {
+	var err error
+	c.closeOnce.Do(func() { err = c.c.Close() })
+	return err
+}

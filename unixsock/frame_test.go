@@ -1,0 +1,104 @@
+package unixsock
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+func TestReadFrame(t *testing.T) {
+	big := bytes.Repeat([]byte{7}, 65535)
+	tests := []struct {
+		name string
+		in   []byte
+		want [][]byte
+		err  error
+	}{
+		{"empty", nil, nil, io.EOF},
+		{"one", frame([]byte("abc")), [][]byte{[]byte("abc")}, io.EOF},
+		{"two back to back", append(frame([]byte("a")), frame([]byte("bc"))...), [][]byte{[]byte("a"), []byte("bc")}, io.EOF},
+		{"largest", frame(big), [][]byte{big}, io.EOF},
+		{"zero length", []byte{0, 0, 1}, nil, errZeroFrame},
+		{"half a length", []byte{0}, nil, io.ErrUnexpectedEOF},
+		{"short body", []byte{0, 3, 1, 2}, nil, io.ErrUnexpectedEOF},
+		{"length only", []byte{0, 3}, nil, io.ErrUnexpectedEOF},
+	}
+	for _, tc := range tests {
+		r := bytes.NewReader(tc.in)
+		var got [][]byte
+		var err error
+		for {
+			var b []byte
+			if b, err = readFrame(r); err != nil {
+				break
+			}
+			got = append(got, b)
+		}
+		if !errors.Is(err, tc.err) || len(got) != len(tc.want) {
+			t.Errorf("%s: got %d frames, err %v; want %d, %v", tc.name, len(got), err, len(tc.want), tc.err)
+			continue
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], tc.want[i]) {
+				t.Errorf("%s: frame %d differs", tc.name, i)
+			}
+		}
+	}
+}
+
+func TestHeaderAndReject(t *testing.T) {
+	q := query(0xbeef, "example.org.", dns.TypeA)
+	if _, ok := header(q[:11]); ok {
+		t.Fatal("11 bytes parsed as a header")
+	}
+	h, ok := header(q)
+	if !ok || h.Id != 0xbeef || h.Qdcount != 1 {
+		t.Fatalf("header = %+v, %v", h, ok)
+	}
+	m := reject(h, dns.RcodeFormatError)
+	if m.Id != 0xbeef || !m.Response || !m.RecursionDesired || m.Rcode != dns.RcodeFormatError || m.Opcode != dns.OpcodeQuery {
+		t.Fatalf("reject = %v", m)
+	}
+}
+
+// FuzzReadFrame feeds arbitrary bytes through the reader loop the connection runs: framing,
+// header, accept decision, unpack. It must never panic, never return a frame the length prefix
+// did not announce, and never consume more than it was given.
+func FuzzReadFrame(f *testing.F) {
+	f.Add(frame(query(1, "example.org.", dns.TypeA)))
+	f.Add(append(frame(query(1, "a.", dns.TypeA)), frame(query(2, "b.", dns.TypeAAAA))...))
+	f.Add([]byte{0, 0})
+	f.Add([]byte{0, 12, 0, 1, 0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 1})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		consumed := 0
+		for {
+			b, err := readFrame(r)
+			if err != nil {
+				if errors.Is(err, errZeroFrame) {
+					consumed += 2
+				}
+				break
+			}
+			if len(b) == 0 || int(binary.BigEndian.Uint16(in[consumed:])) != len(b) {
+				t.Fatalf("frame of %d bytes at offset %d does not match its prefix", len(b), consumed)
+			}
+			consumed += 2 + len(b)
+			if consumed > len(in) {
+				t.Fatalf("consumed %d of %d bytes", consumed, len(in))
+			}
+			if h, ok := header(b); ok && dns.DefaultMsgAcceptFunc(h) == dns.MsgAccept {
+				m := new(dns.Msg)
+				if m.Unpack(b) == nil && m.Id != h.Id {
+					t.Fatalf("header id %d, message id %d", h.Id, m.Id)
+				}
+				reject(h, dns.RcodeFormatError).Pack()
+			}
+		}
+	})
+}

@@ -1,0 +1,159 @@
+package unixsock
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+)
+
+func init() {
+	plugin.Register(name, setup)
+	caddy.RegisterEventHook(name, commitHook)
+}
+
+// maxPathLen is the room in sockaddr_un.sun_path (108 bytes on Linux) minus the NUL.
+const maxPathLen = 107
+
+// pathsKey keys the instance storage that holds the socket paths of one Corefile.
+type pathsKey struct{}
+
+func setup(c *caddy.Controller) error {
+	u, err := parse(c)
+	if err != nil {
+		return plugin.Error(name, err)
+	}
+
+	// Two blocks of one Corefile on the same path would take the socket from each other.
+	paths, _ := c.Get(pathsKey{}).(map[string]bool)
+	if paths == nil {
+		paths = map[string]bool{}
+		c.Set(pathsKey{}, paths)
+	}
+	if paths[u.path] {
+		return plugin.Error(name, fmt.Errorf("socket %s is used by another server block", u.path))
+	}
+	paths[u.path] = true
+
+	u.configs = blockConfigs(c)
+
+	c.OnStartup(u.OnStartup)
+	c.OnRestartFailed(u.OnRestartFailed)
+	c.OnShutdown(u.OnShutdown)
+
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		u.Next = next
+		return u
+	})
+	return nil
+}
+
+// blockConfigs returns the configs of every key of the current server block: the zones the socket
+// routes between.
+func blockConfigs(c *caddy.Controller) []*dnsserver.Config {
+	cfgs := make([]*dnsserver.Config, 0, len(c.ServerBlockKeys))
+	for i := range c.ServerBlockKeys {
+		cc := *c
+		cc.ServerBlockKeyIndex = i
+		cfgs = append(cfgs, dnsserver.GetConfig(&cc))
+	}
+	return cfgs
+}
+
+func parse(c *caddy.Controller) (*Unixsock, error) {
+	var u *Unixsock
+	for c.Next() {
+		if u != nil {
+			return nil, plugin.ErrOnce
+		}
+		args := c.RemainingArgs()
+		path := DefaultPath
+		switch len(args) {
+		case 0:
+		case 1:
+			path = args[0]
+		default:
+			return nil, c.ArgErr()
+		}
+		if !filepath.IsAbs(path) {
+			return nil, c.Errf("socket path '%s' is not absolute", path)
+		}
+		path = filepath.Clean(path)
+		if len(path) > maxPathLen {
+			return nil, c.Errf("socket path '%s' is longer than %d bytes", path, maxPathLen)
+		}
+		u = New(path)
+
+		for c.NextBlock() {
+			if err := parseOption(c, &u.opts); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if u == nil {
+		return nil, c.ArgErr()
+	}
+	return u, nil
+}
+
+func parseOption(c *caddy.Controller, o *options) error {
+	prop := c.Val()
+	args := c.RemainingArgs()
+	if len(args) != 1 {
+		switch prop {
+		case "mode", "max_connections", "max_inflight", "idle_timeout", "read_timeout", "write_timeout":
+			return c.ArgErr()
+		}
+		return c.Errf("unknown property '%s'", prop)
+	}
+	arg := args[0]
+	switch prop {
+	case "mode":
+		m, err := strconv.ParseUint(arg, 8, 32)
+		if err != nil || m > 0o777 {
+			return c.Errf("mode '%s' is not an octal permission between 0 and 0777", arg)
+		}
+		o.mode = os.FileMode(m)
+	case "max_connections":
+		n, err := positive(arg)
+		if err != nil {
+			return c.Errf("max_connections: %v", err)
+		}
+		o.maxConns = n
+	case "max_inflight":
+		n, err := positive(arg)
+		if err != nil {
+			return c.Errf("max_inflight: %v", err)
+		}
+		o.maxInflight = n
+	case "idle_timeout", "read_timeout", "write_timeout":
+		d, err := time.ParseDuration(arg)
+		if err != nil || d <= 0 {
+			return c.Errf("%s '%s' is not a positive duration", prop, arg)
+		}
+		switch prop {
+		case "idle_timeout":
+			o.idleTimeout = d
+		case "read_timeout":
+			o.readTimeout = d
+		default:
+			o.writeTimeout = d
+		}
+	default:
+		return c.Errf("unknown property '%s'", prop)
+	}
+	return nil
+}
+
+func positive(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("'%s' is not a positive integer", s)
+	}
+	return n, nil
+}

@@ -1,0 +1,94 @@
+package unixsock
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"go.uber.org/goleak"
+)
+
+func TestParse(t *testing.T) {
+	long := "/" + strings.Repeat("a", maxPathLen)
+	tests := []struct {
+		input   string
+		wantErr string // substring; "" means no error
+		path    string
+		opts    options
+	}{
+		{input: `unixsock`, path: DefaultPath, opts: New("").opts},
+		{input: `unixsock /run/dns.sock`, path: "/run/dns.sock", opts: New("").opts},
+		{input: `unixsock /run//x/../dns.sock`, path: "/run/dns.sock", opts: New("").opts},
+		{
+			input: `unixsock /run/dns.sock {
+				mode 0600
+				max_connections 10
+				max_inflight 4
+				idle_timeout 3s
+				read_timeout 1s
+				write_timeout 2s
+			}`,
+			path: "/run/dns.sock",
+			opts: options{mode: 0o600, maxConns: 10, maxInflight: 4, idleTimeout: 3 * time.Second, readTimeout: time.Second, writeTimeout: 2 * time.Second},
+		},
+		{input: "unixsock /run/dns.sock {\nmode 0\n}", path: "/run/dns.sock", opts: func() options { o := New("").opts; o.mode = 0; return o }()},
+		{input: `unixsock a b`, wantErr: "Wrong argument count"},
+		{input: `unixsock dns.sock`, wantErr: "not absolute"},
+		{input: "unixsock " + long, wantErr: "longer than"},
+		{input: "unixsock /x {\nbogus 1\n}", wantErr: "unknown property 'bogus'"},
+		{input: "unixsock /x {\nbogus\n}", wantErr: "unknown property 'bogus'"},
+		{input: "unixsock /x {\nmode 0999\n}", wantErr: "mode '0999'"},
+		{input: "unixsock /x {\nmode 01777\n}", wantErr: "mode '01777'"},
+		{input: "unixsock /x {\nmode rw\n}", wantErr: "mode 'rw'"},
+		{input: "unixsock /x {\nmode\n}", wantErr: "Wrong argument count"},
+		{input: "unixsock /x {\nmax_connections 0\n}", wantErr: "max_connections"},
+		{input: "unixsock /x {\nmax_connections -1\n}", wantErr: "max_connections"},
+		{input: "unixsock /x {\nmax_inflight many\n}", wantErr: "max_inflight"},
+		{input: "unixsock /x {\nidle_timeout 0s\n}", wantErr: "idle_timeout '0s'"},
+		{input: "unixsock /x {\nread_timeout 5\n}", wantErr: "read_timeout '5'"},
+		{input: "unixsock /x {\nwrite_timeout -1s\n}", wantErr: "write_timeout '-1s'"},
+		{input: "unixsock /x {\nwrite_timeout 1s 2s\n}", wantErr: "Wrong argument count"},
+		{input: "unixsock /x\nunixsock /y", wantErr: "only be used once"},
+	}
+	for _, tc := range tests {
+		c := caddy.NewTestController("dns", tc.input)
+		u, err := parse(c)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: want error containing %q, got %v", tc.input, tc.wantErr, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: unexpected error %v", tc.input, err)
+			continue
+		}
+		if u.path != tc.path || u.opts != tc.opts || u.addr != "unix://"+tc.path {
+			t.Errorf("%q: got path %q addr %q opts %+v, want %q %+v", tc.input, u.path, u.addr, u.opts, tc.path, tc.opts)
+		}
+	}
+}
+
+func TestSetup(t *testing.T) {
+	c := caddy.NewTestController("dns", `unixsock /run/a.sock`)
+	if err := setup(c); err != nil {
+		t.Fatal(err)
+	}
+	// A second block of the same Corefile on the same path.
+	c2 := caddy.NewTestController("dns", `unixsock /run/a.sock`)
+	c2.ServerBlockIndex = 1
+	c2.Set(pathsKey{}, c.Get(pathsKey{}))
+	if err := setup(c2); err == nil || !strings.Contains(err.Error(), "used by another server block") {
+		t.Fatalf("want duplicate path error, got %v", err)
+	}
+	if err := setup(caddy.NewTestController("dns", "unixsock /x {\nnope\n}")); err == nil || !strings.HasPrefix(err.Error(), "plugin/unixsock: ") {
+		t.Fatalf("want a plugin.Error, got %v", err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	// forward's Proxy.Stop leaves its transport's connManager to a finalizer (CoreDNS v1.15.0,
+	// plugin/pkg/proxy): not ours.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/coredns/coredns/plugin/pkg/proxy.(*Transport).connManager"))
+}

@@ -1,0 +1,94 @@
+// Package unixsock implements a listener that serves the server block's plugin chain over a Unix
+// stream socket: DNS messages with 2-byte length framing (RFC 1035 §4.2.2), pipelined, answered
+// out of order and matched by ID (RFC 7766 §6.2.1.1).
+package unixsock
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metadata"
+	"github.com/coredns/coredns/request"
+
+	"github.com/miekg/dns"
+)
+
+const name = "unixsock"
+
+// Defaults for the options of the unixsock directive.
+const (
+	DefaultPath         = "/dns_cache/dns.sock"
+	DefaultMode         = os.FileMode(0o666)
+	DefaultMaxConns     = 1024
+	DefaultMaxInflight  = 64
+	DefaultIdleTimeout  = 10 * time.Second
+	DefaultReadTimeout  = 2 * time.Second
+	DefaultWriteTimeout = 5 * time.Second
+)
+
+// Unixsock is the plugin of one server block. It is a listener, not a filter: its ServeDNS only
+// calls Next. Queries that arrive on the socket enter the block through a dnsserver.Server built
+// from the block's configs, so they see the whole chain, zone routing and panic recovery.
+type Unixsock struct {
+	Next plugin.Handler
+
+	path string
+	opts options
+
+	configs []*dnsserver.Config // the block's configs, one per key
+	srv     *dnsserver.Server   // built on startup from configs
+	addr    string              // "unix://" + path: the server label
+	gate    *gate               // queries in srv's chain
+}
+
+type options struct {
+	mode         os.FileMode
+	maxConns     int
+	maxInflight  int
+	idleTimeout  time.Duration
+	readTimeout  time.Duration
+	writeTimeout time.Duration
+}
+
+// New returns a Unixsock for path with default options.
+func New(path string) *Unixsock {
+	return &Unixsock{
+		path: path,
+		addr: "unix://" + path,
+		gate: newGate(),
+		opts: options{
+			mode:         DefaultMode,
+			maxConns:     DefaultMaxConns,
+			maxInflight:  DefaultMaxInflight,
+			idleTimeout:  DefaultIdleTimeout,
+			readTimeout:  DefaultReadTimeout,
+			writeTimeout: DefaultWriteTimeout,
+		},
+	}
+}
+
+// ServeDNS implements the plugin.Handler interface. It passes every query on.
+func (u *Unixsock) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	return plugin.NextOrFailure(u.Name(), u.Next, ctx, w, r)
+}
+
+// Name implements the plugin.Handler interface.
+func (u *Unixsock) Name() string { return name }
+
+// Metadata implements metadata.Provider: for queries that came over the socket it sets
+// unixsock/pid, unixsock/uid and unixsock/gid (the peer's SO_PEERCRED) and unixsock/path.
+func (u *Unixsock) Metadata(ctx context.Context, _ request.Request) context.Context {
+	p, ok := ctx.Value(peerKey{}).(*peer)
+	if !ok {
+		return ctx
+	}
+	metadata.SetValueFunc(ctx, name+"/pid", func() string { return strconv.Itoa(int(p.pid)) })
+	metadata.SetValueFunc(ctx, name+"/uid", func() string { return strconv.FormatUint(uint64(p.uid), 10) })
+	metadata.SetValueFunc(ctx, name+"/gid", func() string { return strconv.FormatUint(uint64(p.gid), 10) })
+	metadata.SetValueFunc(ctx, name+"/path", func() string { return p.path })
+	return ctx
+}
