@@ -1,0 +1,293 @@
+package racetls
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	errClosed   = errors.New("connection closed")
+	errFull     = errors.New("connection at max_inflight")
+	errGarbage  = errors.New("garbage on the connection")
+	errHalfOpen = errors.New("half-open connection: nothing read for a whole timeout")
+)
+
+// maxResend bounds the re-sends of a query whose connection broke: a server
+// that breaks every connection (garbage, resets) must not cause a reconnect loop.
+const maxResend = 2
+
+// call is one query outstanding on a connection: a race's copy for one
+// upstream, or a keepalive probe (rs == nil).
+type call struct {
+	buf      []byte // 2-byte length + packed query; the ID is patched per connection
+	qlen     int    // length of the question section in buf
+	rs       *race  // nil for probes
+	deadline time.Time
+	sent     time.Time
+	resent   int // times re-sent after its connection broke
+}
+
+func (cl *call) question() []byte { return cl.buf[2+headerLen : 2+headerLen+cl.qlen] }
+
+// conn is one pipelined DNS-over-TLS connection (RFC 7766 §6.2.1.1, RFC 7858
+// §3.3). One reader goroutine demultiplexes replies by message ID; writes are
+// serialised by wmu; IDs are allocated per connection so that concurrent
+// queries never collide.
+type conn struct {
+	u       *upstream
+	tc      *tls.Conn
+	created time.Time
+
+	wmu sync.Mutex // serialises writes
+
+	mu      sync.Mutex
+	pending map[uint16]*call
+	nextID  uint16
+	dead    bool
+
+	lastRead  atomic.Int64 // unix nanoseconds of the last frame read
+	lastWrite atomic.Int64 // unix nanoseconds of the last frame written
+	idle      atomic.Int64 // probe interval in nanoseconds, lowered by RFC 7828 edns-tcp-keepalive
+
+	once sync.Once
+	done chan struct{}
+}
+
+func newConn(u *upstream, tc *tls.Conn) *conn {
+	now := time.Now()
+	c := &conn{
+		u:       u,
+		tc:      tc,
+		created: now,
+		pending: make(map[uint16]*call),
+		nextID:  uint16(rand.Uint32()),
+		done:    make(chan struct{}),
+	}
+	c.lastRead.Store(now.UnixNano())
+	c.lastWrite.Store(now.UnixNano())
+	c.idle.Store(int64(u.opts.keepalive))
+	return c
+}
+
+// load returns the number of outstanding queries.
+func (c *conn) load() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dead {
+		return -1
+	}
+	return len(c.pending)
+}
+
+// send registers cl under a fresh ID and writes it.
+func (c *conn) send(cl *call) error {
+	c.mu.Lock()
+	if c.dead {
+		c.mu.Unlock()
+		return errClosed
+	}
+	if cl.rs != nil && len(c.pending) >= c.u.opts.maxInflight {
+		c.mu.Unlock()
+		return errFull
+	}
+	id := c.nextID
+	for c.pending[id] != nil {
+		id++
+	}
+	c.nextID = id + 1
+	binary.BigEndian.PutUint16(cl.buf[2:], id)
+	cl.sent = time.Now()
+	c.pending[id] = cl
+	c.mu.Unlock()
+	c.u.sent(cl.sent)
+	c.u.ctr.inflight.Inc()
+
+	c.wmu.Lock()
+	c.mu.Lock()
+	dead := c.dead
+	c.mu.Unlock()
+	if dead {
+		// fail took the call over (and re-sends it); its buffer is no longer ours.
+		c.wmu.Unlock()
+		return nil
+	}
+	c.tc.SetWriteDeadline(cl.sent.Add(c.u.opts.timeout))
+	_, err := c.tc.Write(cl.buf)
+	c.wmu.Unlock()
+	c.lastWrite.Store(time.Now().UnixNano())
+	if err != nil {
+		// The call is in pending: fail re-sends it.
+		c.fail(err, kindConn)
+	}
+	return nil
+}
+
+// readLoop reads replies until the connection breaks.
+func (c *conn) readLoop() {
+	var hdr [2]byte
+	for {
+		if _, err := io.ReadFull(c.tc, hdr[:]); err != nil {
+			c.fail(err, "")
+			return
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		m := make([]byte, n)
+		if _, err := io.ReadFull(c.tc, m); err != nil {
+			c.fail(err, "")
+			return
+		}
+		now := time.Now()
+		c.lastRead.Store(now.UnixNano())
+		if !isResponse(m) {
+			// Framing can no longer be trusted.
+			c.fail(errGarbage, kindGarbage)
+			return
+		}
+		c.reply(m, now)
+	}
+}
+
+// reply routes the message m to its call.
+func (c *conn) reply(m []byte, now time.Time) {
+	u := c.u
+	id := binary.BigEndian.Uint16(m)
+	c.mu.Lock()
+	cl := c.pending[id]
+	if cl == nil {
+		c.mu.Unlock()
+		u.ctr.errorf(kindUnknown)
+		return
+	}
+	if !sameQuestion(cl.question(), m) {
+		// A wrong ID or a wrong question: keep waiting for the real reply.
+		c.mu.Unlock()
+		u.ctr.errorf(kindMismatch)
+		return
+	}
+	delete(c.pending, id)
+	c.mu.Unlock()
+	u.ctr.inflight.Dec()
+	u.slotFreed()
+
+	rtt := now.Sub(cl.sent)
+	u.ctr.reply(rtt)
+	rc := rcode(m)
+	ok := isWinner(rc)
+	u.observe(rtt, ok)
+	if !ok {
+		u.ctr.errorf(rcodeKind(rc))
+	}
+	if cl.rs == nil {
+		c.probeReply(m)
+		return
+	}
+	if !cl.rs.deliver(result{u: u, msg: m, rcode: rc}) {
+		u.ctr.lateReply()
+	}
+}
+
+// fail closes the connection once, and re-sends or fails what was in flight.
+// kind, when set, is counted as an error of the upstream.
+func (c *conn) fail(err error, kind string) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.dead = true
+		pending := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+
+		c.tc.Close()
+		close(c.done)
+		// Wait for a concurrent writer to let go of its buffer before it is re-sent.
+		c.wmu.Lock()
+		c.wmu.Unlock() //nolint:staticcheck // empty critical section on purpose
+
+		u := c.u
+		if kind != "" {
+			u.ctr.errorf(kind)
+		}
+		u.connDown(c, err)
+		now := time.Now()
+		for _, cl := range pending {
+			u.ctr.inflight.Dec()
+			if cl.rs == nil || cl.rs.finished() {
+				continue
+			}
+			if cl.resent >= maxResend || !now.Before(cl.deadline) {
+				u.ctr.errorf(kindConn)
+				u.observe(u.opts.timeout, false)
+				cl.rs.deliver(result{u: u, err: err})
+				continue
+			}
+			cl.resent++
+			u.wg.Add(1)
+			go func() {
+				defer u.wg.Done()
+				u.sendWait(cl)
+			}()
+		}
+		u.slotFreed()
+	})
+}
+
+// watchdog expires stale calls, detects half-open connections and keeps an
+// idle connection warm with a probe, until the connection is closed.
+func (c *conn) watchdog() {
+	t := time.NewTicker(c.u.opts.tick)
+	defer t.Stop()
+	c.probe() // learn the server's idle timeout and a first RTT
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-t.C:
+			c.check(now)
+		}
+	}
+}
+
+func (c *conn) check(now time.Time) {
+	u := c.u
+	var expired []*call
+	var oldest time.Time
+	c.mu.Lock()
+	for id, cl := range c.pending {
+		if oldest.IsZero() || cl.sent.Before(oldest) {
+			oldest = cl.sent
+		}
+		// Calls are kept past their deadline for one more timeout so that a
+		// late reply is read and counted rather than reported as unknown.
+		if now.Sub(cl.deadline) > u.opts.timeout {
+			delete(c.pending, id)
+			expired = append(expired, cl)
+		}
+	}
+	c.mu.Unlock()
+	for _, cl := range expired {
+		u.ctr.inflight.Dec()
+		u.ctr.errorf(kindTimeout)
+		u.observe(u.opts.timeout, false)
+		if cl.rs != nil {
+			cl.rs.deliver(result{u: u, err: errTimeout})
+		}
+	}
+	if len(expired) > 0 {
+		u.slotFreed()
+	}
+
+	lastRead := time.Unix(0, c.lastRead.Load())
+	if !oldest.IsZero() && now.Sub(oldest) > u.opts.timeout && lastRead.Before(oldest) {
+		c.fail(errHalfOpen, kindHalfOpen)
+		return
+	}
+	// Probe on the last tick before the connection would have been idle too long.
+	if now.Sub(time.Unix(0, c.lastWrite.Load()))+u.opts.tick >= time.Duration(c.idle.Load()) {
+		c.probe()
+	}
+}

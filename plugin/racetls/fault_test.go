@@ -1,0 +1,143 @@
+package racetls
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dnscache/dnscache/test/lab"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestFaults: with one healthy upstream, no fault of the other reaches the
+// client. The faulty upstream is listed first and is the faster one, and only
+// one upstream is asked at first (race 1), so every query exercises
+// escalation until the EWMA ranks the faulty upstream last.
+func TestFaults(t *testing.T) {
+	faults := []lab.Fault{
+		{Kind: lab.IdleClose, After: 150 * time.Millisecond},
+		{Kind: lab.Reset},
+		{Kind: lab.Reset, Prob: 0.3},
+		{Kind: lab.BlackHole},
+		{Kind: lab.Garbage},
+		{Kind: lab.WrongID},
+		{Kind: lab.WrongQuestion},
+		{Kind: lab.ServFail},
+		{Kind: lab.Refused},
+	}
+	for _, f := range faults {
+		t.Run(fmt.Sprintf("%s-%v", f.Kind, f.Prob), func(t *testing.T) {
+			t.Parallel()
+			ls := newLabs(t, lab.Config{Latency: fixed(time.Millisecond), Fault: f}, lab.Config{Latency: fixed(5 * time.Millisecond)})
+			rt := startRT(t, ls.corefile("race 1"))
+			// Bursts of concurrent queries with idle gaps (for IdleClose).
+			for burst := range 4 {
+				var wg sync.WaitGroup
+				for i := range 10 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						mustNoError(t, rt, fmt.Sprintf("f%d-%d.example.com.", burst, i))
+					}()
+				}
+				wg.Wait()
+				time.Sleep(200 * time.Millisecond)
+			}
+			if ls.ups[0].Stats().Queries == 0 {
+				t.Error("the faulty upstream was never asked")
+			}
+			if t.Failed() {
+				t.Logf("lab %+v\n%s", ls.ups[0].Stats(), rt.statsTable())
+			}
+		})
+	}
+}
+
+// TestDownAtStart: an upstream down at startup does not fail startup or
+// queries, and is used again once it is back.
+func TestDownAtStart(t *testing.T) {
+	ls := newLabs(t, lab.Config{}, lab.Config{Latency: fixed(5 * time.Millisecond)})
+	ls.ups[0].Down()
+	rt := startRT(t, ls.corefile("race all"))
+	for i := range 5 {
+		mustNoError(t, rt, fmt.Sprintf("d%d.example.com.", i))
+	}
+	if err := ls.ups[0].Up(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a connection to the revived upstream", func() bool { return openConns(rt.upstreams[0]) > 0 })
+	for i := range 5 {
+		mustNoError(t, rt, fmt.Sprintf("u%d.example.com.", i))
+	}
+	if ls.ups[0].Count("u0.example.com.") != 1 || rt.upstreams[0].ctr.tally.wins.Load() == 0 {
+		t.Errorf("revived upstream: %d queries for u0, %d wins", ls.ups[0].Count("u0.example.com."), rt.upstreams[0].ctr.tally.wins.Load())
+	}
+}
+
+// TestReconnectResumes: after the server drops the connections, the
+// reconnects resume the TLS session, as metrics and the lab both show.
+func TestReconnectResumes(t *testing.T) {
+	ls := newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.IdleClose, After: 100 * time.Millisecond}})
+	rt := startRT(t, ls.corefile("conns 1"))
+	u := rt.upstreams[0]
+	mustNoError(t, rt, "r0.example.com.")
+	waitFor(t, "a resumed reconnect", func() bool { return u.ctr.tally.reconnects.Load() > 0 && u.ctr.tally.resumed.Load() > 0 })
+	mustNoError(t, rt, "r1.example.com.")
+	if st := ls.ups[0].Stats(); st.Resumed == 0 {
+		t.Errorf("lab saw %d handshakes, none resumed", st.Handshakes)
+	}
+	if full := u.ctr.tally.full.Load(); full != 1 {
+		t.Errorf("%d full handshakes, want only the first", full)
+	}
+}
+
+// TestKeepalive: an idle connection is kept open by probes below the
+// server's announced edns-tcp-keepalive idle timeout.
+func TestKeepalive(t *testing.T) {
+	ls := newLabs(t, lab.Config{IdleTimeout: 400 * time.Millisecond})
+	rt := startRT(t, ls.corefile("conns 1\n keepalive 5s"))
+	u := rt.upstreams[0]
+	waitFor(t, "a connection", func() bool { return openConns(u) == 1 })
+	time.Sleep(time.Second)
+	if st := ls.ups[0].Stats(); st.Conns != 1 || u.ctr.tally.reconnects.Load() != 0 {
+		t.Errorf("idle connection was not kept alive: lab accepted %d, %d reconnects", st.Conns, u.ctr.tally.reconnects.Load())
+	}
+	mustNoError(t, rt, "ka.example.com.")
+}
+
+// TestResendAfterReset: a query in flight on a connection that breaks is
+// re-sent on the new connection and answered, with a single upstream.
+func TestResendAfterReset(t *testing.T) {
+	ls := newLabs(t, lab.Config{Latency: fixed(300 * time.Millisecond)})
+	rt := startRT(t, ls.corefile("conns 1"))
+	waitFor(t, "a connection", func() bool { return openConns(rt.upstreams[0]) == 1 })
+	done := make(chan error, 1)
+	go func() { _, err := query(rt, "resend.example.com."); done <- err }()
+	waitFor(t, "the query at the upstream", func() bool { return ls.ups[0].Count("resend.example.com.") == 1 })
+	ls.ups[0].Down() // closes the connection with the query in flight
+	if err := ls.ups[0].Up(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("query lost with its connection: %v", err)
+	}
+	if n := ls.ups[0].Count("resend.example.com."); n != 2 {
+		t.Errorf("upstream saw the query %d times, want 2 (sent, re-sent)", n)
+	}
+	if rt.upstreams[0].ctr.tally.reconnects.Load() == 0 {
+		t.Error("no reconnect counted")
+	}
+}
+
+// TestHalfOpen: a connection with a query outstanding and nothing read for a
+// whole timeout is closed and replaced.
+func TestHalfOpen(t *testing.T) {
+	ls := newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}}, lab.Config{})
+	rt := startRT(t, ls.corefile("race all\n conns 1\n timeout 200ms"))
+	mustNoError(t, rt, "ho.example.com.")
+	u := rt.upstreams[0]
+	waitFor(t, "a half-open connection replaced", func() bool {
+		return testutil.ToFloat64(errorCount.WithLabelValues(rt.server, u.name, kindHalfOpen)) > 0 && u.ctr.tally.reconnects.Load() > 0
+	})
+}

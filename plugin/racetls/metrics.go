@@ -1,0 +1,148 @@
+package racetls
+
+import (
+	"time"
+
+	"github.com/coredns/coredns/plugin"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Variables declared for monitoring. Every series carries the server block's
+// address (server) and the upstream (to).
+var (
+	queryCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "queries_total",
+		Help:      "Counter of client queries sent to each upstream (keepalive probes excluded).",
+	}, []string{"server", "to"})
+
+	winCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "wins_total",
+		Help:      "Counter of races won by each upstream.",
+	}, []string{"server", "to"})
+
+	lateCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "late_replies_total",
+		Help:      "Counter of replies read after their race was decided; they are dropped.",
+	}, []string{"server", "to"})
+
+	errorCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "errors_total",
+		Help:      "Counter of failed replies and errors per upstream, by kind.",
+	}, []string{"server", "to", "kind"})
+
+	replyDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace:                   plugin.Namespace,
+		Subsystem:                   "racetls",
+		Name:                        "reply_duration_seconds",
+		Buckets:                     plugin.TimeBuckets,
+		NativeHistogramBucketFactor: plugin.NativeHistogramBucketFactor,
+		Help:                        "Histogram of the time from sending a query to reading its reply, for every reply (winners, losers, late).",
+	}, []string{"server", "to"})
+
+	reconnectCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "reconnects_total",
+		Help:      "Counter of connections re-established after a connection to the upstream was lost.",
+	}, []string{"server", "to"})
+
+	handshakeCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "handshakes_total",
+		Help:      "Counter of completed TLS handshakes, by whether the session was resumed.",
+	}, []string{"server", "to", "resumed"})
+
+	inflightGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "inflight",
+		Help:      "Gauge of queries written to the upstream and not yet answered or expired.",
+	}, []string{"server", "to"})
+
+	connGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "conns",
+		Help:      "Gauge of open TLS connections to the upstream.",
+	}, []string{"server", "to"})
+)
+
+// Error kinds, the values of errors_total's kind label.
+const (
+	kindServfail = "servfail"   // RCODE SERVFAIL
+	kindRefused  = "refused"    // RCODE REFUSED
+	kindFormerr  = "formerr"    // RCODE FORMERR
+	kindRcode    = "rcode"      // any other failure RCODE (NOTIMP, ...)
+	kindMismatch = "mismatch"   // a reply whose question is not the query's
+	kindUnknown  = "unknown_id" // a reply with an ID that is not outstanding
+	kindGarbage  = "garbage"    // unparsable bytes: the connection is dropped
+	kindTimeout  = "timeout"    // no reply before the query's deadline
+	kindConn     = "conn"       // the connection broke and the query could not be re-sent in time
+	kindHalfOpen = "halfopen"   // nothing read for a whole timeout while queries were outstanding
+	kindDown     = "down"       // no connection: the upstream could not be dialled
+	kindBusy     = "busy"       // every connection at max_inflight and max_conns reached
+	kindDial     = "dial"       // a failed dial or TLS handshake
+)
+
+// counters holds one upstream's metric children, resolved once at startup so
+// that the query path does no label lookups, and the tally behind the stats table.
+type counters struct {
+	queries, wins, late, reconnects prometheus.Counter
+	full, resumed                   prometheus.Counter
+	inflight, conns                 prometheus.Gauge
+	duration                        prometheus.Observer
+	server, to                      string
+	tally                           tally
+}
+
+func newCounters(server, to string) *counters {
+	return &counters{
+		queries:    queryCount.WithLabelValues(server, to),
+		wins:       winCount.WithLabelValues(server, to),
+		late:       lateCount.WithLabelValues(server, to),
+		reconnects: reconnectCount.WithLabelValues(server, to),
+		full:       handshakeCount.WithLabelValues(server, to, "false"),
+		resumed:    handshakeCount.WithLabelValues(server, to, "true"),
+		inflight:   inflightGauge.WithLabelValues(server, to),
+		conns:      connGauge.WithLabelValues(server, to),
+		duration:   replyDuration.WithLabelValues(server, to),
+		server:     server,
+		to:         to,
+	}
+}
+
+func (c *counters) query()     { c.queries.Inc(); c.tally.queries.Add(1) }
+func (c *counters) win()       { c.wins.Inc(); c.tally.wins.Add(1) }
+func (c *counters) lateReply() { c.late.Inc(); c.tally.late.Add(1) }
+func (c *counters) reconnect() { c.reconnects.Inc(); c.tally.reconnects.Add(1) }
+
+func (c *counters) errorf(kind string) {
+	errorCount.WithLabelValues(c.server, c.to, kind).Inc()
+	c.tally.errors.Add(1)
+}
+
+func (c *counters) handshake(resumed bool) {
+	if resumed {
+		c.resumed.Inc()
+		c.tally.resumed.Add(1)
+		return
+	}
+	c.full.Inc()
+	c.tally.full.Add(1)
+}
+
+func (c *counters) reply(rtt time.Duration) {
+	c.duration.Observe(rtt.Seconds())
+	c.tally.observe(rtt)
+}

@@ -1,0 +1,228 @@
+package racetls
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+var (
+	errTimeout = errors.New("no reply before the deadline")
+	errNoReply = errors.New("no upstream replied")
+)
+
+// result is one upstream's outcome for one race: a reply or an error.
+type result struct {
+	u     *upstream
+	msg   []byte
+	rcode int
+	err   error
+}
+
+// race collects the results of one client query. ch holds one slot per
+// upstream and every upstream delivers at most one result, so delivering
+// never blocks, even after the race is over.
+type race struct {
+	ch   chan result
+	done atomic.Bool
+}
+
+// deliver hands r to the race; it reports false when the race was already decided.
+func (rs *race) deliver(r result) bool {
+	if rs.done.Load() {
+		return false
+	}
+	rs.ch <- r
+	return true
+}
+
+func (rs *race) finished() bool { return rs.done.Load() }
+
+// isWinner reports whether a reply with this RCODE may win a race.
+func isWinner(rc int) bool { return rc == dns.RcodeSuccess || rc == dns.RcodeNameError }
+
+func rcodeKind(rc int) string {
+	switch rc {
+	case dns.RcodeServerFailure:
+		return kindServfail
+	case dns.RcodeRefused:
+		return kindRefused
+	case dns.RcodeFormatError:
+		return kindFormerr
+	}
+	return kindRcode
+}
+
+// failRank orders failure replies: the best one is returned at the deadline.
+func failRank(rc int) int {
+	switch rc {
+	case dns.RcodeServerFailure:
+		return 3
+	case dns.RcodeRefused:
+		return 2
+	}
+	return 1
+}
+
+// resolve races the query r over the upstreams and returns the winning reply,
+// or the best failure reply when nothing won before the deadline.
+func (rt *RaceTLS) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, error) {
+	// Packed once; every upstream gets a copy with its connection's ID.
+	q, err := r.Pack()
+	if err != nil {
+		return nil, err
+	}
+	qlen, err := questionLen(q)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	deadline := now.Add(rt.opts.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+
+	var scratch [8]*upstream
+	order := rt.order(scratch[:0])
+	rs := &race{ch: make(chan result, len(order))}
+	defer rs.done.Store(true)
+
+	next, outstanding := 0, 0
+	ask := func() bool {
+		for next < len(order) {
+			u := order[next]
+			next++
+			buf := make([]byte, 2+len(q))
+			binary.BigEndian.PutUint16(buf, uint16(len(q)))
+			copy(buf[2:], q)
+			if err := u.send(&call{buf: buf, qlen: qlen, rs: rs, deadline: deadline}); err != nil {
+				u.ctr.errorf(sendKind(err))
+				continue
+			}
+			u.ctr.query()
+			outstanding++
+			return true
+		}
+		return false
+	}
+	for range rt.opts.width {
+		if !ask() {
+			break
+		}
+	}
+
+	// One timer serves both the escalation of silence and the deadline.
+	escalate := rt.escalation(order)
+	escAt := now.Add(escalate)
+	wake := func() time.Duration {
+		if next < len(order) && escAt.Before(deadline) {
+			return time.Until(escAt)
+		}
+		return time.Until(deadline)
+	}
+	t := time.NewTimer(wake())
+	defer t.Stop()
+
+	var best *result
+	for outstanding > 0 || ask() {
+		select {
+		case res := <-rs.ch:
+			outstanding--
+			if res.err == nil && isWinner(res.rcode) {
+				m := new(dns.Msg)
+				if m.Unpack(res.msg) == nil {
+					res.u.ctr.win()
+					return m, nil
+				}
+				res.u.ctr.errorf(kindGarbage)
+			} else if res.err == nil && (best == nil || failRank(res.rcode) > failRank(best.rcode)) {
+				best = &res
+			}
+			// A failure escalates at once to the next upstream.
+			ask()
+		case <-t.C:
+			now := time.Now()
+			if !now.Before(deadline) {
+				return bestFailure(best)
+			}
+			if !now.Before(escAt) {
+				// Silence escalates too.
+				ask()
+				escAt = now.Add(escalate)
+			}
+			t.Reset(wake())
+		case <-ctx.Done():
+			return bestFailure(best)
+		}
+	}
+	return bestFailure(best)
+}
+
+func bestFailure(best *result) (*dns.Msg, error) {
+	if best == nil {
+		return nil, errNoReply
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(best.msg); err != nil {
+		return nil, errNoReply
+	}
+	return m, nil
+}
+
+func sendKind(err error) string {
+	if errors.Is(err, errBusy) {
+		return kindBusy
+	}
+	return kindDown
+}
+
+// order returns the upstreams, reachable ones first, fastest (EWMA) first.
+// Upstreams not measured yet sort first so that they get measured.
+func (rt *RaceTLS) order(buf []*upstream) []*upstream {
+	type key struct {
+		down  bool
+		score time.Duration
+	}
+	less := func(a, b key) bool {
+		if a.down != b.down {
+			return !a.down
+		}
+		return a.score < b.score
+	}
+	var kb [8]key
+	keys := kb[:0]
+	for _, u := range rt.upstreams {
+		k := key{u.down(), u.score()}
+		i := len(buf)
+		buf = append(buf, u)
+		keys = append(keys, k)
+		for ; i > 0 && less(k, keys[i-1]); i-- {
+			buf[i], keys[i] = buf[i-1], keys[i-1]
+		}
+		buf[i], keys[i] = u, k
+	}
+	return buf
+}
+
+// escalation returns how long the race waits in silence before it asks one
+// more upstream: hedge when set, else three times the EWMA of the fastest
+// upstream, within [minEscalation, timeout/4].
+func (rt *RaceTLS) escalation(order []*upstream) time.Duration {
+	if rt.opts.hedge > 0 {
+		return rt.opts.hedge
+	}
+	d := 3 * order[0].score()
+	if d < minEscalation {
+		d = minEscalation
+	}
+	if hi := rt.opts.timeout / 4; d > hi {
+		d = hi
+	}
+	return d
+}
+
+const minEscalation = 50 * time.Millisecond

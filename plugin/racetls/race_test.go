@@ -1,0 +1,223 @@
+package racetls
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/dnscache/dnscache/test/lab"
+	"github.com/miekg/dns"
+)
+
+func TestWinnerFastest(t *testing.T) {
+	ls := newLabs(t, lab.Config{Latency: fixed(5 * time.Millisecond)}, lab.Config{Latency: fixed(20 * time.Millisecond)}, lab.Config{Latency: fixed(50 * time.Millisecond)})
+	rt := startRT(t, ls.corefile("race all"))
+	const n = 30
+	for i := range n {
+		mustNoError(t, rt, fmt.Sprintf("w%d.example.com.", i))
+	}
+	var wins [3]uint64
+	for i, u := range rt.upstreams {
+		wins[i] = u.ctr.tally.wins.Load()
+	}
+	if wins[0]+wins[1]+wins[2] != n || wins[0] <= wins[1]+wins[2] {
+		t.Errorf("wins 5ms/20ms/50ms = %v, want most for the 5 ms upstream", wins)
+	}
+	// Every upstream was asked each time, and losers' replies were read.
+	for i, u := range ls.ups {
+		if got := u.Count("w0.example.com."); got != 1 {
+			t.Errorf("upstream %d saw w0 %d times", i, got)
+		}
+	}
+	waitFor(t, "late replies of the 50 ms upstream", func() bool { return rt.upstreams[2].ctr.tally.late.Load() > 0 })
+}
+
+func TestServfailLoses(t *testing.T) {
+	ls := newLabs(t,
+		lab.Config{Latency: fixed(5 * time.Millisecond), Fault: lab.Fault{Kind: lab.ServFail}},
+		lab.Config{Latency: fixed(20 * time.Millisecond)})
+	rt := startRT(t, ls.corefile("race all"))
+	for i := range 10 {
+		mustNoError(t, rt, fmt.Sprintf("s%d.example.com.", i))
+	}
+	if w := rt.upstreams[1].ctr.tally.wins.Load(); w != 10 {
+		t.Errorf("20 ms NOERROR upstream won %d of 10", w)
+	}
+	if w := rt.upstreams[0].ctr.tally.wins.Load(); w != 0 {
+		t.Errorf("SERVFAIL upstream won %d", w)
+	}
+}
+
+// TestBestFailure: with nothing but failures the best one is returned, and
+// with nothing at all SERVFAIL.
+func TestBestFailure(t *testing.T) {
+	ls := newLabs(t,
+		lab.Config{Fault: lab.Fault{Kind: lab.Refused}},
+		lab.Config{Latency: fixed(10 * time.Millisecond), Fault: lab.Fault{Kind: lab.ServFail}})
+	rt := startRT(t, ls.corefile("race all\n timeout 500ms"))
+	r, err := query(rt, "f.example.com.")
+	if err != nil || r.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("got %v %v, want the upstream's SERVFAIL", r, err)
+	}
+
+	ls = newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}})
+	rt = startRT(t, ls.corefile("timeout 300ms"))
+	m := new(dns.Msg)
+	m.SetQuestion("bh.example.com.", dns.TypeA)
+	rc, err := rt.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
+	if rc != dns.RcodeServerFailure || err == nil {
+		t.Errorf("black hole: rcode %d err %v, want SERVFAIL and an error", rc, err)
+	}
+}
+
+// TestClientIDAndCase: the client gets its own ID and its 0x20 question back.
+func TestClientIDAndCase(t *testing.T) {
+	ls := newLabs(t, lab.Config{})
+	rt := startRT(t, ls.corefile(""))
+	m := new(dns.Msg)
+	m.SetQuestion("MiXeD.ExAmPlE.CoM.", dns.TypeA)
+	m.Id = 4242
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := rt.ServeDNS(context.Background(), rec, m); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Msg.Id != 4242 || rec.Msg.Question[0].Name != "MiXeD.ExAmPlE.CoM." || len(rec.Msg.Answer) == 0 {
+		t.Errorf("reply %v", rec.Msg)
+	}
+}
+
+func TestExceptCallsNext(t *testing.T) {
+	ls := newLabs(t, lab.Config{})
+	rt := startRT(t, fmt.Sprintf("racetls example.com tls://%s {\n tls %s\n tls_servername %s\n except skip.example.com\n}", ls.ups[0].TLSAddr(), ls.caPEM, lab.DefaultServerName))
+	rt.Next = test.NextHandler(dns.RcodeRefused, nil)
+	for name, want := range map[string]int{"a.example.com.": dns.RcodeSuccess, "a.skip.example.com.": dns.RcodeRefused, "example.org.": dns.RcodeRefused} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rc, _ := rt.ServeDNS(context.Background(), rec, m)
+		if rec.Msg != nil {
+			rc = rec.Msg.Rcode
+		}
+		if rc != want {
+			t.Errorf("%s: rcode %d, want %d", name, rc, want)
+		}
+	}
+	if ls.ups[0].Count("a.skip.example.com.") != 0 {
+		t.Error("an excepted name reached the upstream")
+	}
+}
+
+// TestPipelining: 200 concurrent queries to 3 upstreams travel over the
+// configured connections, as the lab counts them.
+func TestPipelining(t *testing.T) {
+	cfg := lab.Config{Latency: fixed(50 * time.Millisecond)}
+	ls := newLabs(t, cfg, cfg, cfg)
+	rt := startRT(t, ls.corefile("race all"))
+	for _, u := range rt.upstreams {
+		waitFor(t, "2 connections", func() bool { return openConns(u) == 2 })
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := query(rt, fmt.Sprintf("p%d.example.com.", i))
+			if err == nil && r.Rcode != dns.RcodeSuccess {
+				err = fmt.Errorf("rcode %d", r.Rcode)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for i, u := range ls.ups {
+		st := u.Stats()
+		if st.Conns > 4 {
+			t.Errorf("upstream %d: %d connections for %d concurrent queries, want <= max_conns 4", i, st.Conns, n)
+		}
+		if st.QueriesTLS < n {
+			t.Errorf("upstream %d: %d queries, want >= %d", i, st.QueriesTLS, n)
+		}
+		t.Logf("upstream %d: %d conns, %d queries", i, st.Conns, st.QueriesTLS)
+	}
+}
+
+// TestOnDemandConns: past max_inflight a further connection opens, up to max_conns.
+func TestOnDemandConns(t *testing.T) {
+	ls := newLabs(t, lab.Config{Latency: fixed(100 * time.Millisecond)})
+	rt := startRT(t, ls.corefile("conns 1\n max_conns 3\n max_inflight 10"))
+	waitFor(t, "1 connection", func() bool { return openConns(rt.upstreams[0]) == 1 })
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() { defer wg.Done(); mustNoError(t, rt, fmt.Sprintf("d%d.example.com.", i)) }()
+	}
+	wg.Wait()
+	if c := ls.ups[0].Stats().Conns; c < 2 || c > 3 {
+		t.Errorf("%d connections for 30 queries at max_inflight 10, want 2..3", c)
+	}
+}
+
+// TestKFastest: in K-fastest mode each client query reaches at most K upstreams.
+func TestKFastest(t *testing.T) {
+	ls := newLabs(t, lab.Config{Latency: fixed(5 * time.Millisecond)}, lab.Config{Latency: fixed(10 * time.Millisecond)}, lab.Config{Latency: fixed(100 * time.Millisecond)})
+	// hedge 1s: no escalation on silence, so the count is exact.
+	rt := startRT(t, ls.corefile("race 2\n hedge 1s"))
+	const n = 30
+	for i := range n {
+		name := fmt.Sprintf("k%d.example.com.", i)
+		mustNoError(t, rt, name)
+		var asked int64
+		for _, u := range ls.ups {
+			asked += u.Count(name)
+		}
+		if asked > 2 {
+			t.Errorf("%s reached %d upstreams, want <= 2", name, asked)
+		}
+	}
+	var q uint64
+	for _, u := range rt.upstreams {
+		q += u.ctr.tally.queries.Load()
+	}
+	if q > 2*n {
+		t.Errorf("%d upstream queries for %d client queries, want <= %d", q, n, 2*n)
+	}
+	// Once measured (its first reply or probe), the slowest is left out.
+	if rt.upstreams[2].ctr.tally.queries.Load() > 5 {
+		t.Errorf("100 ms upstream asked %d times", rt.upstreams[2].ctr.tally.queries.Load())
+	}
+}
+
+// TestHedge: the best upstream answering within the hedge delay means one
+// upstream query per client query.
+func TestHedge(t *testing.T) {
+	ls := newLabs(t, lab.Config{Latency: fixed(2 * time.Millisecond)}, lab.Config{Latency: fixed(2 * time.Millisecond)})
+	rt := startRT(t, ls.corefile("hedge 500ms"))
+	for i := range 20 {
+		name := fmt.Sprintf("h%d.example.com.", i)
+		mustNoError(t, rt, name)
+		if got := ls.ups[0].Count(name) + ls.ups[1].Count(name); got != 1 {
+			t.Errorf("%s sent to %d upstreams, want 1", name, got)
+		}
+	}
+}
+
+// TestHedgeEscalates: a silent best upstream makes the hedge ask the next.
+func TestHedgeEscalates(t *testing.T) {
+	ls := newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}}, lab.Config{Latency: fixed(2 * time.Millisecond)})
+	rt := startRT(t, ls.corefile("hedge 30ms"))
+	for i := range 5 {
+		mustNoError(t, rt, fmt.Sprintf("he%d.example.com.", i))
+	}
+}

@@ -1,0 +1,357 @@
+package racetls
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	errDown = errors.New("upstream down")
+	errBusy = errors.New("upstream busy: every connection at max_inflight")
+)
+
+// upstream is one DoT resolver and its pool of pipelined connections.
+type upstream struct {
+	addr      string // IP:port
+	name      string // the metrics' to label: tls://IP:port
+	tlsConfig *tls.Config
+	opts      *options
+	ctr       *counters
+
+	mu          sync.Mutex
+	conns       []*conn
+	dialing     int
+	dialErr     error // error of the last dial, nil after a successful one
+	lost        int   // connections lost and not yet re-established
+	redialDelay time.Duration
+	changed     chan struct{} // closed and replaced when a connection or a slot frees up
+	stopped     bool
+
+	waiters atomic.Int32
+	ewma    atomic.Uint64 // float64 nanoseconds
+	asked   atomic.Int64  // unix nanoseconds of the first query or probe sent, until the first reply
+
+	kick chan struct{}
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newUpstream(addr string, tc *tls.Config, opts *options) *upstream {
+	return &upstream{
+		addr:      addr,
+		name:      "tls://" + addr,
+		tlsConfig: tc,
+		opts:      opts,
+		changed:   make(chan struct{}),
+		kick:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+	}
+}
+
+// start dials the upstream's connections in the background and keeps them up.
+func (u *upstream) start(server string) {
+	u.ctr = newCounters(server, u.name)
+	u.wg.Add(1)
+	go u.run()
+}
+
+// close stops the upstream and waits for all its goroutines.
+func (u *upstream) close() {
+	u.mu.Lock()
+	u.stopped = true
+	conns := append([]*conn(nil), u.conns...)
+	u.mu.Unlock()
+	close(u.stop)
+	for _, c := range conns {
+		c.fail(errClosed, "")
+	}
+	u.wg.Wait()
+}
+
+// run keeps opts.conns connections open: it re-dials as soon as one is lost,
+// not when a query next needs it, with backoff while dials fail or
+// connections die young.
+func (u *upstream) run() {
+	defer u.wg.Done()
+	for {
+		u.mu.Lock()
+		need := !u.stopped && len(u.conns)+u.dialing < u.opts.conns
+		delay := u.redialDelay
+		if need {
+			u.dialing++
+		}
+		u.mu.Unlock()
+		if !need {
+			select {
+			case <-u.kick:
+				continue
+			case <-u.stop:
+				return
+			}
+		}
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-u.stop:
+				u.mu.Lock()
+				u.dialing--
+				u.mu.Unlock()
+				return
+			}
+		}
+		if err := u.dial(true); err != nil {
+			u.mu.Lock()
+			u.redialDelay = backoff(u.redialDelay)
+			u.mu.Unlock()
+		}
+	}
+}
+
+func backoff(d time.Duration) time.Duration {
+	const lo, hi = 50 * time.Millisecond, 2 * time.Second
+	switch {
+	case d < lo:
+		return lo
+	case 2*d > hi:
+		return hi
+	}
+	return 2 * d
+}
+
+// dial opens one connection; the caller has counted it in u.dialing.
+func (u *upstream) dial(maintain bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), u.opts.timeout)
+	go func() {
+		select {
+		case <-u.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer cancel()
+	d := net.Dialer{}
+	tc, err := (&tls.Dialer{NetDialer: &d, Config: u.tlsConfig}).DialContext(ctx, "tcp", u.addr)
+
+	u.mu.Lock()
+	u.dialing--
+	if err != nil && u.stopped {
+		u.mu.Unlock()
+		return err
+	}
+	if err != nil {
+		wasUp := u.dialErr == nil
+		u.dialErr = err
+		u.mu.Unlock()
+		u.ctr.errorf(kindDial)
+		if wasUp {
+			log.Warningf("Upstream %s unreachable, retrying: %s", u.name, err)
+		}
+		u.broadcast()
+		return err
+	}
+	t := tc.(*tls.Conn)
+	if u.stopped {
+		u.mu.Unlock()
+		t.Close()
+		return errClosed
+	}
+	if u.dialErr != nil {
+		log.Infof("Upstream %s reachable again", u.name)
+	}
+	u.dialErr = nil
+	if maintain && u.lost > 0 {
+		u.lost--
+		u.ctr.reconnect()
+	}
+	c := newConn(u, t)
+	u.conns = append(u.conns[:len(u.conns):len(u.conns)], c) // copy on write, see connDown
+	u.wg.Add(2)
+	u.mu.Unlock()
+
+	u.ctr.handshake(t.ConnectionState().DidResume)
+	u.ctr.conns.Inc()
+	go func() { defer u.wg.Done(); c.readLoop() }()
+	go func() { defer u.wg.Done(); c.watchdog() }()
+	u.broadcast()
+	return nil
+}
+
+// connDown forgets the broken connection c and wakes run to replace it.
+func (u *upstream) connDown(c *conn, err error) {
+	u.mu.Lock()
+	// Copy on write: pick iterates over a snapshot without the lock.
+	conns := make([]*conn, 0, len(u.conns))
+	for _, x := range u.conns {
+		if x != c {
+			conns = append(conns, x)
+		}
+	}
+	u.conns = conns
+	if !u.stopped {
+		u.lost++
+		if time.Since(c.created) < time.Second {
+			u.redialDelay = backoff(u.redialDelay)
+		} else {
+			u.redialDelay = 0
+		}
+	}
+	stopped := u.stopped
+	u.mu.Unlock()
+	u.ctr.conns.Dec()
+	if !stopped && err != nil && !errors.Is(err, errClosed) {
+		log.Debugf("Connection to %s lost: %s", u.name, err)
+	}
+	select {
+	case u.kick <- struct{}{}:
+	default:
+	}
+}
+
+// pick returns the least loaded live connection with a free slot, or nil.
+// u.conns is copy-on-write, so the snapshot can be read without the lock.
+func (u *upstream) pick() *conn {
+	u.mu.Lock()
+	conns := u.conns
+	u.mu.Unlock()
+	var best *conn
+	low := u.opts.maxInflight
+	for _, c := range conns {
+		if l := c.load(); l >= 0 && l < low {
+			best, low = c, l
+		}
+	}
+	return best
+}
+
+// down reports whether the upstream has no connection and its last dial failed.
+func (u *upstream) down() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.conns) == 0 && u.dialErr != nil
+}
+
+// send writes cl on a connection with a free slot. When none is free it
+// waits, in the background, for one (a connection being dialled or a slot
+// freed) until cl's deadline. It fails at once when the upstream is down or
+// saturated, so that the race moves on to the next upstream.
+func (u *upstream) send(cl *call) error {
+	for range 3 {
+		c := u.pick()
+		if c == nil {
+			break
+		}
+		if err := c.send(cl); err == nil {
+			return nil
+		}
+	}
+	u.mu.Lock()
+	switch {
+	case u.stopped, len(u.conns) == 0 && u.dialErr != nil:
+		u.mu.Unlock()
+		return errDown
+	case len(u.conns) < u.opts.conns || u.dialing > 0:
+		// A connection is on its way: wait for it.
+	case len(u.conns) < u.opts.maxConns:
+		// Every connection is full: one more, on demand.
+		u.dialing++
+		u.wg.Add(1)
+		go func() { defer u.wg.Done(); u.dial(false) }()
+	default:
+		u.mu.Unlock()
+		return errBusy
+	}
+	u.mu.Unlock()
+	u.wg.Add(1)
+	go func() { defer u.wg.Done(); u.sendWait(cl) }()
+	return nil
+}
+
+// sendWait writes cl as soon as a connection has a free slot, or fails it at
+// its deadline.
+func (u *upstream) sendWait(cl *call) {
+	u.waiters.Add(1)
+	defer u.waiters.Add(-1)
+	t := time.NewTimer(time.Until(cl.deadline))
+	defer t.Stop()
+	for {
+		u.mu.Lock()
+		ch := u.changed
+		u.mu.Unlock()
+		if cl.rs.finished() {
+			return
+		}
+		if c := u.pick(); c != nil && c.send(cl) == nil {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			u.ctr.errorf(kindConn)
+			cl.rs.deliver(result{u: u, err: errTimeout})
+			return
+		case <-u.stop:
+			cl.rs.deliver(result{u: u, err: errClosed})
+			return
+		}
+	}
+}
+
+// slotFreed wakes senders waiting for a slot, if there are any.
+func (u *upstream) slotFreed() {
+	if u.waiters.Load() > 0 {
+		u.broadcast()
+	}
+}
+
+func (u *upstream) broadcast() {
+	u.mu.Lock()
+	close(u.changed)
+	u.changed = make(chan struct{})
+	u.mu.Unlock()
+}
+
+// observe feeds one reply's latency into the upstream's EWMA. Failures count
+// as slower than they were, so that failing upstreams sink in the order.
+func (u *upstream) observe(rtt time.Duration, ok bool) {
+	const alpha = 0.3
+	if !ok {
+		rtt += u.opts.timeout / 4
+	}
+	for {
+		old := u.ewma.Load()
+		f := math.Float64frombits(old)
+		n := float64(rtt)
+		if f != 0 {
+			n = f + alpha*(n-f)
+		}
+		if u.ewma.CompareAndSwap(old, math.Float64bits(n)) {
+			return
+		}
+	}
+}
+
+// score returns the EWMA latency. Before the first reply it is the time the
+// first query has been waiting, 0 when none was sent: an upstream not measured
+// yet is tried first, but a slow one does not stay "fastest" until it answers.
+func (u *upstream) score() time.Duration {
+	if e := u.ewma.Load(); e != 0 {
+		return time.Duration(math.Float64frombits(e))
+	}
+	if a := u.asked.Load(); a != 0 {
+		return time.Since(time.Unix(0, a))
+	}
+	return 0
+}
+
+// sent notes that a query or probe went out, for score before the first reply.
+func (u *upstream) sent(now time.Time) {
+	if u.ewma.Load() == 0 && u.asked.Load() == 0 {
+		u.asked.CompareAndSwap(0, now.UnixNano())
+	}
+}
