@@ -2,6 +2,7 @@ package racetls
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"testing"
@@ -219,5 +220,18 @@ func TestHedgeEscalates(t *testing.T) {
 	rt := startRT(t, ls.corefile("hedge 30ms"))
 	for i := range 5 {
 		mustNoError(t, rt, fmt.Sprintf("he%d.example.com.", i))
+	}
+}
+
+// TestServeBeforeStartup: a query handed over before OnStartup, or after OnShutdown, gets
+// SERVFAIL instead of touching per-upstream state that does not exist yet.
+func TestServeBeforeStartup(t *testing.T) {
+	rt := New()
+	rt.upstreams = append(rt.upstreams, newUpstream("127.0.0.1:1", &tls.Config{}, &rt.opts))
+	m := new(dns.Msg)
+	m.SetQuestion("example.org.", dns.TypeA)
+	rc, err := rt.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
+	if rc != dns.RcodeServerFailure || err == nil {
+		t.Fatalf("before startup: rcode %d, err %v; want SERVFAIL and an error", rc, err)
 	}
 }

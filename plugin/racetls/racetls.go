@@ -11,8 +11,10 @@ package racetls
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
@@ -47,10 +49,13 @@ type RaceTLS struct {
 	upstreams []*upstream
 	opts      options
 
-	server string // the server label of the metrics
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	server  string // the server label of the metrics
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	started atomic.Bool // between OnStartup and OnShutdown
 }
+
+var errNotStarted = errors.New("not started")
 
 // New returns a RaceTLS with the default options and no upstreams.
 func New() *RaceTLS {
@@ -84,6 +89,11 @@ func (rt *RaceTLS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	state := request.Request{W: w, Req: r}
 	if !rt.match(state) {
 		return plugin.NextOrFailure(rt.Name(), rt.Next, ctx, w, r)
+	}
+	// A listener may hand a query to a chain whose startup has not run, or whose
+	// shutdown has (a reload's old instance): fail it rather than touch torn-down state.
+	if !rt.started.Load() {
+		return dns.RcodeServerFailure, plugin.Error(rt.Name(), errNotStarted)
 	}
 	ret, err := rt.resolve(ctx, r)
 	if err != nil {
@@ -125,6 +135,7 @@ func (rt *RaceTLS) OnStartup() error {
 		rt.wg.Add(1)
 		go func() { defer rt.wg.Done(); rt.statsLoop(rt.opts.stats, rt.stop) }()
 	}
+	rt.started.Store(true)
 	return nil
 }
 
@@ -133,6 +144,7 @@ func (rt *RaceTLS) OnShutdown() error {
 	if rt.stop == nil {
 		return nil
 	}
+	rt.started.Store(false)
 	close(rt.stop)
 	for _, u := range rt.upstreams {
 		u.close()
