@@ -1,14 +1,27 @@
 /* gai_bench: getaddrinfo(AF_UNSPEC) latency for one name.
- * Usage: gai_bench NAME [ITERATIONS]; prints one line with
- * n, mean, p50, p90, p99 and max in microseconds.  Run it with and without
- * LD_PRELOAD=libnss_dnscache.so.2 against the same server to compare the
- * shim with glibc's UDP resolver. */
+ *
+ * Usage: gai_bench [-n ITERATIONS] [-w WARMUP] [-u IPV4:PORT] [-l LABEL] [-o FILE] NAME
+ * -o appends every sample (microseconds, one per line) to FILE.  Prints one line:
+ *   LABEL name=NAME n=N mean_us=.. p50_us=.. p90_us=.. p99_us=.. max_us=..
+ * Run it with and without LD_PRELOAD=libnss_dnscache.so.2 against the same
+ * server to compare the shim with glibc's UDP resolver.  -u points glibc's
+ * resolver at a server on any port: resolv.conf cannot name a port, so the
+ * program patches the thread's resolver state (glibc keeps an application's
+ * changes to _res instead of reloading resolv.conf over them).  The search
+ * list and ndots come from resolv.conf, LOCALDOMAIN and RES_OPTIONS, which
+ * glibc and the shim both read.  WARMUP lookups (default 50) are not timed:
+ * they fill the server's cache. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 static int cmp(const void *a, const void *b)
 {
@@ -16,33 +29,103 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static int use_server(const char *hostport)
+{
+	char host[64];
+	const char *colon = strrchr(hostport, ':');
+	size_t hl = colon ? (size_t)(colon - hostport) : strlen(hostport);
+	if (hl >= sizeof host)
+		return -1;
+	memcpy(host, hostport, hl);
+	host[hl] = 0;
+	struct in_addr a;
+	if (inet_pton(AF_INET, host, &a) != 1)
+		return -1;
+	if (res_init() != 0)
+		return -1;
+	_res.nscount = 1;
+	_res.nsaddr_list[0].sin_family = AF_INET;
+	_res.nsaddr_list[0].sin_addr = a;
+	_res.nsaddr_list[0].sin_port = htons(colon ? (uint16_t)atoi(colon + 1) : 53);
+	return 0;
+}
+
+static int lookup(const char *name, double *us)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	int rc = getaddrinfo(name, "443", &hints, &res);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	if (rc != 0) {
+		fprintf(stderr, "gai_bench: %s: %s\n", name, gai_strerror(rc));
+		return -1;
+	}
+	freeaddrinfo(res);
+	*us = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: gai_bench NAME [ITERATIONS]\n");
-		return 2;
+	int n = 1000, warm = 50, opt;
+	const char *label = "gai", *out = NULL;
+	while ((opt = getopt(argc, argv, "n:w:u:l:o:")) != -1) {
+		switch (opt) {
+		case 'n':
+			n = atoi(optarg);
+			break;
+		case 'w':
+			warm = atoi(optarg);
+			break;
+		case 'u':
+			if (use_server(optarg) != 0) {
+				fprintf(stderr, "gai_bench: bad -u %s (want IPV4:PORT)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'l':
+			label = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		default:
+			goto usage;
+		}
 	}
-	int n = argc > 2 ? atoi(argv[2]) : 1000;
+	if (optind != argc - 1)
+		goto usage;
+	const char *name = argv[optind];
 	if (n < 1)
 		n = 1;
-	double *us = calloc((size_t)n, sizeof *us), sum = 0;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-	for (int i = 0; i < n; i++) {
-		struct timespec a, b;
-		clock_gettime(CLOCK_MONOTONIC, &a);
-		int rc = getaddrinfo(argv[1], "443", &hints, &res);
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		if (rc != 0) {
-			fprintf(stderr, "%s: %s\n", argv[1], gai_strerror(rc));
+	double *us = calloc((size_t)n, sizeof *us), sum = 0, t;
+	if (!us)
+		return 1;
+	for (int i = 0; i < warm; i++)
+		if (lookup(name, &t) != 0)
 			return 1;
-		}
-		freeaddrinfo(res);
-		us[i] = (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+	for (int i = 0; i < n; i++) {
+		if (lookup(name, &us[i]) != 0)
+			return 1;
 		sum += us[i];
 	}
+	if (out) {
+		FILE *f = fopen(out, "a");
+		if (!f) {
+			perror(out);
+			return 1;
+		}
+		for (int i = 0; i < n; i++)
+			fprintf(f, "%.1f\n", us[i]);
+		fclose(f);
+	}
 	qsort(us, (size_t)n, sizeof *us, cmp);
-	printf("n=%d mean_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f\n", n, sum / n,
-	       us[n / 2], us[n * 9 / 10], us[n * 99 / 100], us[n - 1]);
+	printf("%s name=%s n=%d mean_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f\n", label,
+	       name, n, sum / n, us[n / 2], us[n * 9 / 10], us[n * 99 / 100], us[n - 1]);
 	free(us);
 	return 0;
+usage:
+	fprintf(stderr, "usage: gai_bench [-n ITERATIONS] [-w WARMUP] [-u IPV4:PORT] [-l LABEL] [-o FILE] NAME\n");
+	return 2;
 }

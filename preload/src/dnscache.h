@@ -7,9 +7,11 @@
  *   preload.c    constructor: rewrite the hosts line (__nss_configure_lookup)
  *   nss.c        the exported NSS entry points, buffer filling, ERANGE cache
  *   lookup.c     one lookup: search list walk, status mapping
+ *   batch.c      the candidates' queries and replies on the lookup's connection
  *   resconf.c    /etc/resolv.conf, LOCALDOMAIN, RES_OPTIONS, search plan
  *   wire.c       query building and the bounded reply parser
- *   transport.c  socket, deadline, pipelining, circuit breaker, environment
+ *   transport.c  socket, deadline, framing, circuit breaker, environment
+ *   negcache.c   per-process cache of NXDOMAIN search candidates
  * Everything not exported is hidden (-fvisibility=hidden). */
 #ifndef DNSCACHE_H
 #define DNSCACHE_H
@@ -32,6 +34,7 @@
 
 #define DC_T_A 1
 #define DC_T_CNAME 5
+#define DC_T_SOA 6
 #define DC_T_OPT 41
 #define DC_T_AAAA 28
 #define DC_C_IN 1
@@ -52,6 +55,7 @@ struct dc_answer {
 	bool tc;
 	bool qname_hnok;     /* the question name is a valid host name */
 	int32_t ttl;         /* minimum TTL of CNAME and address records */
+	int32_t negttl;      /* no answers: RFC 2308 TTL from the SOA, else -1 */
 	int naddrs;
 	uint8_t addrs[DC_MAX_ADDRS][16];
 	int addrlen;         /* 4 or 16 */
@@ -122,6 +126,8 @@ struct dc_config {
 	int breaker_after;
 	bool disabled;
 	bool debug;
+	int negcache_ms;     /* cap of a negative-cache entry's life; 0: off */
+	bool pipeline;       /* send a search list's candidates in one write */
 };
 const struct dc_config *dc_config(void);
 void dc_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -130,19 +136,62 @@ int64_t dc_now_ms(void);
 struct dc_conn {
 	int fd;
 	int64_t deadline;
-	uint8_t *rx;     /* scratch frame buffer, DC_MAXFRAME + 2 */
+	size_t rpos, rlen;   /* unread bytes of rbuf: several replies per recv */
+	uint8_t rbuf[2048];
 };
 enum dc_io { DC_IO_OK, DC_IO_UNAVAIL, DC_IO_TIMEOUT };
 bool dc_breaker_open(void);
 void dc_breaker_record(enum dc_io r);
 enum dc_io dc_conn_open(struct dc_conn *c);
 void dc_conn_close(struct dc_conn *c);
-/* dc_exchange sends nq framed queries in one write and waits for the replies
- * with the matching ids, in any order; reply k lands in out[k] (swapped with
- * c->rx, so all buffers must be DC_MAXFRAME+2 bytes). */
-enum dc_io dc_exchange(struct dc_conn *c, int nq, const uint8_t *const q[], const size_t qlen[],
-                       const uint16_t ids[], uint8_t *out[], size_t outlen[]);
+/* dc_send writes buf (framed queries) whole before the deadline. */
+enum dc_io dc_send(struct dc_conn *c, const uint8_t *buf, size_t len);
+/* dc_recv_frame reads the next framed reply into *frame (malloc'd, exactly
+ * *len bytes, at least a DNS header); the caller matches it by id. */
+enum dc_io dc_recv_frame(struct dc_conn *c, uint8_t **frame, size_t *len);
 uint16_t dc_random_id(void);
+
+/* ---- batch.c ---- */
+
+enum dc_cand_state { DC_C_UNSENT, DC_C_SENT, DC_C_NEGCACHED, DC_C_BAD };
+
+/* dc_cand is one candidate name of the search plan. */
+struct dc_cand {
+	enum dc_cand_state state;
+	uint16_t ids[2];
+	uint8_t *frame[2]; /* its replies, malloc'd, as they arrive */
+	size_t len[2];
+};
+
+/* dc_batch is the candidates of one lookup on its one connection. */
+struct dc_batch {
+	const struct dc_plan *plan;
+	int nq;              /* queries per candidate: A, or A and AAAA */
+	uint16_t qtype[2];
+	bool pipeline;       /* DNSCACHE_PIPELINE */
+	bool dotted;         /* the name has a dot other than a trailing one */
+	struct dc_conn conn; /* opened on the first send */
+	bool opened;
+	enum dc_io io;       /* DC_IO_UNAVAIL until the socket answers or times out */
+	int nids;
+	uint16_t used[2 * DC_PLAN_MAX];
+	struct dc_cand cand[DC_PLAN_MAX];
+};
+/* dc_batch_replies makes candidate i's replies available in cand[i].frame,
+ * sending its batch first when needed, and returns DC_C_SENT; or
+ * DC_C_NEGCACHED (known NXDOMAIN, nothing sent), DC_C_BAD (no valid query
+ * name), or -1 when the connection failed (io says how). */
+int dc_batch_replies(struct dc_batch *b, int i);
+/* dc_batch_free closes the connection and frees the replies. */
+void dc_batch_free(struct dc_batch *b);
+
+/* ---- negcache.c ---- */
+
+/* dc_negcache_has reports whether name (absolute, no trailing dot) is
+ * known not to exist; dc_negcache_put records that for ttl seconds (RFC 2308
+ * §5 TTL), capped by DNSCACHE_NEGCACHE_MS. */
+bool dc_negcache_has(const char *name);
+void dc_negcache_put(const char *name, int32_t ttl);
 
 /* ---- preload.c ---- */
 

@@ -2,7 +2,9 @@
  * and glibc 2.36 nss_dns's status mapping.
  *
  * Per candidate of the search plan, A and AAAA go out pipelined on the one
- * connection of this lookup.  Anything that means "the cache is not there"
+ * connection of this lookup, and a dotted name's search-list candidates go
+ * out together (batch.c); candidates the negative cache knows to be
+ * NXDOMAIN are not sent at all.  Anything that means "the cache is not there"
  * (no socket, refused, timeout, TC, malformed or unexpected reply,
  * REFUSED/NOTIMP/FORMERR) ends the lookup with NSS_STATUS_UNAVAIL so that
  * glibc falls back to its dns source, which then does the whole job. */
@@ -17,15 +19,8 @@
 #include "dnscache.h"
 
 struct walk {
-	const struct dc_plan *plan;
-	int nq;
-	uint16_t qtype[2];
+	struct dc_batch b;
 	bool hostent;
-	struct dc_conn conn;
-	bool opened;
-	enum dc_io io;
-	uint8_t *buf[3];
-	size_t len[2];
 	bool present[2];
 	struct dc_answer *ans[2];
 };
@@ -38,44 +33,30 @@ static bool failing(int rcode)
 static enum dc_qres query(void *ctx, int i)
 {
 	struct walk *w = ctx;
-	const char *name = w->plan->names[i];
+	struct dc_batch *b = &w->b;
+	const char *name = b->plan->names[i];
+	struct dc_cand *cd = &b->cand[i];
 	uint8_t qwire[DC_MAXCDNAME + 1];
-	uint8_t q[2][512];
-	const uint8_t *qp[2] = {q[0], q[1]};
-	size_t ql[2];
-	uint16_t ids[2];
 
 	w->present[0] = w->present[1] = false;
+	switch (dc_batch_replies(b, i)) {
+	case DC_C_NEGCACHED:
+		dc_debug("%s: NXDOMAIN (negative cache)", name);
+		return DC_Q_NXDOMAIN;
+	case DC_C_SENT:
+		break;
+	case DC_C_BAD:
+		return DC_Q_UNAVAIL;
+	default:
+		dc_debug("%s: %s", name, b->io == DC_IO_TIMEOUT ? "timeout" : "connection failed");
+		return DC_Q_UNAVAIL;
+	}
 	if (dc_name_to_wire(name, qwire, sizeof qwire) < 0)
 		return DC_Q_UNAVAIL;
-	if (!w->opened) {
-		w->io = dc_conn_open(&w->conn);
-		if (w->io != DC_IO_OK)
-			return DC_Q_UNAVAIL;
-		w->opened = true;
-	}
-	for (int k = 0; k < w->nq; k++) {
-		do
-			ids[k] = dc_random_id();
-		while (k == 1 && ids[1] == ids[0]);
-		int n = dc_build_query(q[k], sizeof q[k], ids[k], name, w->qtype[k]);
-		if (n < 0)
-			return DC_Q_UNAVAIL;
-		ql[k] = (size_t)n;
-	}
-	uint8_t *out[2] = {w->buf[0], w->buf[1]};
-	w->conn.rx = w->buf[2];
-	w->io = dc_exchange(&w->conn, w->nq, qp, ql, ids, out, w->len);
-	w->buf[0] = out[0];
-	w->buf[1] = out[1];
-	w->buf[2] = w->conn.rx;
-	if (w->io != DC_IO_OK) {
-		dc_debug("%s: %s", name, w->io == DC_IO_TIMEOUT ? "timeout" : "connection failed");
-		return DC_Q_UNAVAIL;
-	}
-	int nfail = 0;
-	for (int k = 0; k < w->nq; k++) {
-		if (dc_parse_reply(w->buf[k], w->len[k], ids[k], w->qtype[k], qwire, w->hostent,
+	int nfail = 0, nnx = 0;
+	int32_t negttl = INT32_MAX;
+	for (int k = 0; k < b->nq; k++) {
+		if (dc_parse_reply(cd->frame[k], cd->len[k], cd->ids[k], b->qtype[k], qwire, w->hostent,
 		                   w->ans[k]) < 0 || w->ans[k]->tc) {
 			dc_debug("%s: malformed or truncated reply", name);
 			return DC_Q_UNAVAIL;
@@ -85,15 +66,22 @@ static enum dc_qres query(void *ctx, int i)
 		    w->ans[k]->rcode == DC_FORMERR)
 			return DC_Q_UNAVAIL;
 		nfail += failing(w->ans[k]->rcode);
+		if (w->ans[k]->rcode == DC_NXDOMAIN) {
+			nnx++;
+			if (w->ans[k]->negttl < negttl)
+				negttl = w->ans[k]->negttl;
+		}
 	}
-	if (nfail == w->nq)
+	if (nnx == b->nq && negttl >= 0)
+		dc_negcache_put(name, negttl);
+	if (nfail == w->b.nq)
 		return DC_Q_SERVFAIL;
 	/* send_dg/send_vc: a SERVFAIL next to a usable reply is dropped. */
-	for (int k = 0; k < w->nq; k++)
+	for (int k = 0; k < w->b.nq; k++)
 		if (failing(w->ans[k]->rcode))
 			w->present[k] = false;
 	int first = -1, second = -1;
-	for (int k = 0; k < w->nq; k++) {
+	for (int k = 0; k < w->b.nq; k++) {
 		if (!w->present[k])
 			continue;
 		const struct dc_answer *a = w->ans[k];
@@ -143,12 +131,12 @@ static void finish(struct walk *w, int family, struct dc_result *r)
 		if (w->present[0]) {
 			s = slice(w->ans[0]);
 			if (s == NSS_STATUS_SUCCESS) {
-				add_addrs(r, w->ans[0], w->qtype[0] == DC_T_A ? AF_INET : AF_INET6);
+				add_addrs(r, w->ans[0], w->b.qtype[0] == DC_T_A ? AF_INET : AF_INET6);
 				strcpy(r->canon, w->ans[0]->canon);
 				canon_from_first = true;
 			}
 		}
-		if (w->nq == 2 && w->present[1]) {
+		if (w->b.nq == 2 && w->present[1]) {
 			int s2 = slice(w->ans[1]);
 			if (s2 == NSS_STATUS_SUCCESS) {
 				add_addrs(r, w->ans[1], AF_INET6);
@@ -158,7 +146,7 @@ static void finish(struct walk *w, int family, struct dc_result *r)
 			if (s != NSS_STATUS_SUCCESS && s2 != NSS_STATUS_NOTFOUND)
 				s = s2;
 		}
-		for (int k = 0; k < w->nq; k++)
+		for (int k = 0; k < w->b.nq; k++)
 			if (w->present[k] && w->ans[k]->ttl < r->ttl)
 				r->ttl = w->ans[k]->ttl;
 		r->status = s;
@@ -221,28 +209,31 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 	}
 	const struct dc_resconf *rc = dc_resconf_get();
 	struct dc_plan *plan = malloc(sizeof *plan);
-	struct walk w = {.plan = plan, .hostent = r->hostent, .conn = {.fd = -1}};
-	for (int k = 0; k < 3; k++)
-		w.buf[k] = malloc(DC_MAXFRAME + 2);
+	if (plan)
+		plan->n = 0;
+	const char *dot = strchr(name, '.');
+	struct walk w = {.hostent = r->hostent,
+	                 .b = {.plan = plan, .conn = {.fd = -1}, .pipeline = cfg->pipeline,
+	                       .dotted = dot && dot[1], .io = DC_IO_UNAVAIL}};
 	w.ans[0] = malloc(sizeof(struct dc_answer));
 	w.ans[1] = malloc(sizeof(struct dc_answer));
-	if (!plan || !w.buf[0] || !w.buf[1] || !w.buf[2] || !w.ans[0] || !w.ans[1]) {
+	if (!plan || !w.ans[0] || !w.ans[1]) {
 		unavail(r);
 		goto out;
 	}
 	if (family == AF_UNSPEC) {
-		w.qtype[0] = DC_T_A;
-		w.qtype[1] = DC_T_AAAA;
-		w.nq = rc->noaaaa ? 1 : 2;
+		w.b.qtype[0] = DC_T_A;
+		w.b.qtype[1] = DC_T_AAAA;
+		w.b.nq = rc->noaaaa ? 1 : 2;
 	} else {
-		w.qtype[0] = family == AF_INET ? DC_T_A : DC_T_AAAA;
-		w.nq = 1;
+		w.b.qtype[0] = family == AF_INET ? DC_T_A : DC_T_AAAA;
+		w.b.nq = 1;
 	}
 	dc_search_plan(rc, name, plan);
-	w.conn.deadline = dc_now_ms() + cfg->timeout_ms;
+	w.b.conn.deadline = dc_now_ms() + cfg->timeout_ms;
 	int herrno = HOST_NOT_FOUND;
 	int idx = dc_search_walk(plan, query, &w, &herrno);
-	dc_breaker_record(w.io);
+	dc_breaker_record(w.b.io);
 	if (idx == -2) {
 		unavail(r);
 	} else if (idx == -1) {
@@ -256,9 +247,7 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 	dc_debug("%s family %d: status %d herrno %d, %d addresses", name, family, r->status,
 	         r->herrno, r->naddrs);
 out:
-	dc_conn_close(&w.conn);
-	for (int k = 0; k < 3; k++)
-		free(w.buf[k]);
+	dc_batch_free(&w.b);
 	free(w.ans[0]);
 	free(w.ans[1]);
 	free(plan);

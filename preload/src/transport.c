@@ -1,4 +1,4 @@
-/* transport.c: one Unix stream connection per lookup, pipelined queries.
+/* transport.c: one Unix stream connection per lookup, framed DNS messages.
  *
  * Contracts kept here: SOCK_CLOEXEC (no fd leaks into exec'd children),
  * SOCK_NONBLOCK plus poll against one absolute deadline (a lookup never
@@ -59,6 +59,9 @@ const struct dc_config *dc_config(void)
 		config.breaker_after = env_int("DNSCACHE_BREAKER_AFTER", 2, 1, 1000);
 		config.disabled = env_bool("DNSCACHE_DISABLE");
 		config.debug = env_bool("DNSCACHE_DEBUG");
+		config.negcache_ms = env_int("DNSCACHE_NEGCACHE_MS", 5000, 0, 3600000);
+		const char *pl = secure_getenv("DNSCACHE_PIPELINE");
+		config.pipeline = !pl || !*pl || strcmp(pl, "0") != 0;
 		atomic_store_explicit(&config_state, 2, memory_order_release);
 	} else {
 		while (atomic_load_explicit(&config_state, memory_order_acquire) != 2)
@@ -162,6 +165,7 @@ static int wait_fd(int fd, short ev, int64_t deadline)
 enum dc_io dc_conn_open(struct dc_conn *c)
 {
 	const struct dc_config *cfg = dc_config();
+	c->rpos = c->rlen = 0;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0)
 		return DC_IO_UNAVAIL;
@@ -223,14 +227,29 @@ static enum dc_io send_all(struct dc_conn *c, const uint8_t *buf, size_t len)
 	return DC_IO_OK;
 }
 
-/* recv_full reads exactly len bytes before the deadline. */
+/* recv_full reads exactly len bytes before the deadline, through c->rbuf
+ * so that the replies already queued on the socket come in one recv. */
 static enum dc_io recv_full(struct dc_conn *c, uint8_t *buf, size_t len)
 {
 	size_t off = 0;
 	while (off < len) {
-		ssize_t n = recv(c->fd, buf + off, len - off, 0);
+		if (c->rpos < c->rlen) {
+			size_t n = c->rlen - c->rpos < len - off ? c->rlen - c->rpos : len - off;
+			memcpy(buf + off, c->rbuf + c->rpos, n);
+			c->rpos += n;
+			off += n;
+			continue;
+		}
+		/* A large rest goes straight into buf. */
+		bool direct = len - off >= sizeof c->rbuf;
+		ssize_t n = recv(c->fd, direct ? buf + off : c->rbuf, direct ? len - off : sizeof c->rbuf, 0);
 		if (n > 0) {
-			off += (size_t)n;
+			if (direct) {
+				off += (size_t)n;
+			} else {
+				c->rpos = 0;
+				c->rlen = (size_t)n;
+			}
 			continue;
 		}
 		if (n == 0)
@@ -250,48 +269,33 @@ static enum dc_io recv_full(struct dc_conn *c, uint8_t *buf, size_t len)
 	return DC_IO_OK;
 }
 
-enum dc_io dc_exchange(struct dc_conn *c, int nq, const uint8_t *const q[], const size_t qlen[],
-                       const uint16_t ids[], uint8_t *out[], size_t outlen[])
+enum dc_io dc_send(struct dc_conn *c, const uint8_t *buf, size_t len)
 {
-	uint8_t frames[2 * (2 + 512)];
-	size_t fl = 0;
-	if (nq < 1 || nq > 2)
+	return send_all(c, buf, len);
+}
+
+/* dc_recv_frame reads one framed message into a buffer of its exact size
+ * (the caller frees it).  A frame too short for a DNS header means the
+ * peer is not a DNS server. */
+enum dc_io dc_recv_frame(struct dc_conn *c, uint8_t **frame, size_t *flen)
+{
+	uint8_t hdr[2];
+	*frame = NULL;
+	enum dc_io r = recv_full(c, hdr, 2);
+	if (r != DC_IO_OK)
+		return r;
+	size_t len = (size_t)hdr[0] << 8 | hdr[1];
+	if (len < 12)
 		return DC_IO_UNAVAIL;
-	for (int k = 0; k < nq; k++) {
-		if (qlen[k] > 512)
-			return DC_IO_UNAVAIL;
-		frames[fl] = (uint8_t)(qlen[k] >> 8);
-		frames[fl + 1] = (uint8_t)qlen[k];
-		memcpy(frames + fl + 2, q[k], qlen[k]);
-		fl += 2 + qlen[k];
-		outlen[k] = 0;
+	uint8_t *b = malloc(len);
+	if (!b)
+		return DC_IO_UNAVAIL;
+	r = recv_full(c, b, len);
+	if (r != DC_IO_OK) {
+		free(b);
+		return r;
 	}
-	/* Both queries in one write: the server answers them concurrently. */
-	enum dc_io r = send_all(c, frames, fl);
-	int pending = nq;
-	while (r == DC_IO_OK && pending > 0) {
-		uint8_t hdr[2];
-		r = recv_full(c, hdr, 2);
-		if (r != DC_IO_OK)
-			break;
-		size_t len = (size_t)hdr[0] << 8 | hdr[1];
-		if (len < 12)
-			return DC_IO_UNAVAIL; /* not a DNS message: bad server */
-		r = recv_full(c, c->rx, len);
-		if (r != DC_IO_OK)
-			break;
-		uint16_t id = (uint16_t)(c->rx[0] << 8 | c->rx[1]);
-		for (int k = 0; k < nq; k++) {
-			if (ids[k] == id && outlen[k] == 0) {
-				uint8_t *t = out[k];
-				out[k] = c->rx;
-				c->rx = t;
-				outlen[k] = len;
-				pending--;
-				break;
-			}
-		}
-		/* A frame with an unknown id is dropped. */
-	}
-	return r;
+	*frame = b;
+	*flen = len;
+	return DC_IO_OK;
 }

@@ -211,6 +211,35 @@ static int add_alias(struct dc_answer *a, const uint8_t *w, size_t *used)
 	return 1;
 }
 
+/* soa_negttl returns the negative-caching TTL of a reply without answers
+ * whose authority section starts at off: RFC 2308 §5, the smaller of the
+ * SOA record's TTL and its MINIMUM field; -1 without an SOA (§5: such a
+ * reply is not cached).  The authority section plays no other part in the
+ * result, so a malformed one only means "not cacheable". */
+static int32_t soa_negttl(const uint8_t *pkt, size_t len, size_t off)
+{
+	uint8_t owner[DC_MAXCDNAME + 1];
+	int ns = get16(pkt + 8);
+	for (int i = 0; i < ns; i++) {
+		long o = unpack(pkt, len, off, owner);
+		if (o < 0 || (size_t)o + 10 > len)
+			return -1;
+		uint16_t type = get16(pkt + o), class = get16(pkt + o + 2);
+		uint32_t ttl = get32(pkt + o + 4);
+		uint16_t rdlen = get16(pkt + o + 8);
+		size_t rdata = (size_t)o + 10;
+		if (rdata + rdlen > len)
+			return -1;
+		if (type == DC_T_SOA && class == DC_C_IN && rdlen >= 22) {
+			uint32_t min = get32(pkt + rdata + rdlen - 4);
+			uint32_t t = ttl < min ? ttl : min;
+			return t > INT32_MAX ? INT32_MAX : (int32_t)t;
+		}
+		off = rdata + rdlen;
+	}
+	return -1;
+}
+
 int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
                    const uint8_t *qwire, bool hostent, struct dc_answer *a)
 {
@@ -222,6 +251,7 @@ int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
 	a->naliases = 0;
 	a->canon[0] = 0;
 	a->ttl = INT32_MAX;
+	a->negttl = -1;
 	a->addrlen = qtype == DC_T_A ? 4 : 16;
 	if (len < 12 || get16(pkt) != id || !(pkt[2] & 0x80) || (pkt[2] & 0x78) != 0)
 		return -1;
@@ -282,5 +312,7 @@ int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
 			memcpy(a->addrs[a->naddrs++], pkt + rdata, rdlen);
 		}
 	}
+	if (a->ancount == 0)
+		a->negttl = soa_negttl(pkt, len, (size_t)off);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dnscache.h"
 
@@ -279,14 +280,82 @@ static void test_hosts_line(void)
 	insert("files myhostname", NULL);
 }
 
+/* NXDOMAIN with an SOA in the authority section: RFC 2308 §5 TTL, the
+ * smaller of the SOA's TTL and MINIMUM. */
+static void soa_reply(struct msg *m, unsigned ttl, unsigned minimum)
+{
+	header(m, 9, DC_NXDOMAIN, 0, "nx.example.com", DC_T_A);
+	m->b[9] = 1; /* NSCOUNT */
+	u16(m, 0xc00c + 3); /* example.com */
+	rr_hdr(m, DC_T_SOA, ttl, 2 + 2 + 20);
+	u16(m, 0xc00c + 3);
+	u16(m, 0xc00c + 3);
+	u32(m, 1);
+	u32(m, 3600);
+	u32(m, 600);
+	u32(m, 86400);
+	u32(m, minimum);
+}
+
+static void test_negttl(void)
+{
+	static struct dc_answer a;
+	struct msg m;
+	uint8_t qw[256];
+	dc_name_to_wire("nx.example.com", qw, sizeof qw);
+	soa_reply(&m, 60, 30);
+	CHECK(dc_parse_reply(m.b, m.n, 9, DC_T_A, qw, false, &a) == 0 && a.rcode == DC_NXDOMAIN, "parse");
+	CHECK(a.negttl == 30, "MINIMUM below TTL: negttl %d", a.negttl);
+	soa_reply(&m, 10, 30);
+	CHECK(dc_parse_reply(m.b, m.n, 9, DC_T_A, qw, false, &a) == 0 && a.negttl == 10, "TTL below MINIMUM: %d", a.negttl);
+	header(&m, 9, DC_NXDOMAIN, 0, "nx.example.com", DC_T_A);
+	CHECK(dc_parse_reply(m.b, m.n, 9, DC_T_A, qw, false, &a) == 0 && a.negttl == -1, "no SOA: %d", a.negttl);
+	soa_reply(&m, 60, 30);
+	m.n -= 5; /* SOA cut short: not cacheable, but the reply still counts */
+	CHECK(dc_parse_reply(m.b, m.n, 9, DC_T_A, qw, false, &a) == 0 && a.negttl == -1, "cut SOA: %d", a.negttl);
+}
+
+static void test_negcache(void)
+{
+	/* The library's constructor has read the environment already. */
+	((struct dc_config *)dc_config())->negcache_ms = 300;
+	CHECK(!dc_negcache_has("nx1.example.com"), "empty cache hit");
+	dc_negcache_put("nx1.example.com", 30);
+	CHECK(dc_negcache_has("nx1.example.com") && dc_negcache_has("NX1.Example.COM"), "miss after put");
+	CHECK(!dc_negcache_has("nx2.example.com") && !dc_negcache_has("nx1.example.co"), "wrong name hit");
+	dc_negcache_put("nx3.example.com", 0);
+	CHECK(!dc_negcache_has("nx3.example.com"), "TTL 0 cached");
+	/* The cap (DNSCACHE_NEGCACHE_MS, 300 ms here) bounds a 30 s TTL. */
+	struct timespec ts = {0, 400 * 1000 * 1000};
+	nanosleep(&ts, NULL);
+	CHECK(!dc_negcache_has("nx1.example.com"), "entry outlived the cap");
+	/* Colliding names replace each other; neither is ever confused. */
+	char n[64];
+	for (int i = 0; i < 200; i++) {
+		snprintf(n, sizeof n, "c%d.example.com", i);
+		dc_negcache_put(n, 30);
+	}
+	int hits = 0, wrong = 0;
+	for (int i = 0; i < 200; i++) {
+		snprintf(n, sizeof n, "c%d.example.com", i);
+		hits += dc_negcache_has(n);
+		snprintf(n, sizeof n, "d%d.example.com", i);
+		wrong += dc_negcache_has(n);
+	}
+	CHECK(hits > 0 && hits <= 64 && wrong == 0, "hits %d wrong %d", hits, wrong);
+}
+
 int main(void)
 {
+
 	test_resconf();
 	test_plan();
 	test_walk();
 	test_parser();
 	test_names();
 	test_hosts_line();
+	test_negttl();
+	test_negcache();
 	printf("unit: %d checks, %d failed\n", checks, failures);
 	return failures != 0;
 }
