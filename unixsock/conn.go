@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
@@ -222,11 +223,20 @@ func (c *conn) write(b []byte) error {
 	bufs := net.Buffers{hdr[:], b}
 	if _, err := bufs.WriteTo(c.c); err != nil {
 		c.broken = true
-		errorsCount.WithLabelValues(c.addr, "write").Inc()
+		errorsCount.WithLabelValues(c.addr, writeErrorKind(err)).Inc()
 		c.close()
 		return err
 	}
 	return nil
+}
+
+// writeErrorKind tells a client that left before its replies (it closed the connection once it
+// had the answer it needed, as a resolver does after the first usable candidate) from a failure.
+func writeErrorKind(err error) string {
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return "peer_closed"
+	}
+	return "write"
 }
 
 // stopReading makes the reader return after its current frame; queries in flight finish.

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -101,4 +104,20 @@ func FuzzReadFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWriteErrorKind(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, "peer_closed"},
+		{&net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.ECONNRESET)}, "peer_closed"},
+		{os.ErrDeadlineExceeded, "write"},
+		{errors.New("other"), "write"},
+	} {
+		if got := writeErrorKind(tc.err); got != tc.want {
+			t.Errorf("writeErrorKind(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
 }

@@ -30,7 +30,7 @@ var (
 	}, []string{"server"})
 
 	// errorsCount counts by kind: accept, max_connections, zero_frame, short_frame, read, read_timeout,
-	// formerr, notimp, ignored, write, shutdown.
+	// formerr, notimp, ignored, write, peer_closed, shutdown.
 	errorsCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: name,
