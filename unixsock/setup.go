@@ -12,8 +12,15 @@ import (
 	"github.com/coredns/coredns/plugin"
 )
 
-func init() {
-	plugin.Register(name, setup)
+func init() { plugin.Register(name, setup) }
+
+// registerHook registers commitHook unless it is there. caddy's SIGUSR1 handler drops every
+// event hook before it reloads and restores them only when the reload fails, so a hook
+// registered once (in init) would be gone from the first SIGUSR1 on, and a socket path that a
+// reload adds would never be served. Each setup registers it again; caddy says "already
+// registered" with a panic, which is the expected case here.
+func registerHook() {
+	defer func() { _ = recover() }()
 	caddy.RegisterEventHook(name, commitHook)
 }
 
@@ -24,6 +31,7 @@ const maxPathLen = 107
 type pathsKey struct{}
 
 func setup(c *caddy.Controller) error {
+	registerHook()
 	u, err := parse(c)
 	if err != nil {
 		return plugin.Error(name, err)

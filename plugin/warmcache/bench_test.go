@@ -145,3 +145,28 @@ func BenchmarkStore(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStoreEvict is the cost of an insert into a full store: every put evicts one entry.
+func BenchmarkStoreEvict(b *testing.B) {
+	const capacity = 4096
+	s := newStore(defaultShards, [3]int64{capacity, capacity, capacity}, 0)
+	now := int64(1)
+	for i := range capacity {
+		e := &entry{hash: uint64(i) * 0x9E3779B97F4A7C15, size: 64, ttl: 300}
+		e.hits.Store(1)
+		e.lastHit.Store(now)
+		s.put(e, now)
+		now++
+	}
+	es := make([]*entry, b.N)
+	for i := range es {
+		es[i] = &entry{hash: uint64(capacity+i) * 0x9E3779B97F4A7C15, size: 64, ttl: 300}
+		es[i].hits.Store(1)
+		es[i].lastHit.Store(now + int64(i))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i, e := range es {
+		s.put(e, now+int64(i))
+	}
+}

@@ -84,9 +84,7 @@ func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.
 	now := c.now()
 	switch {
 	case cw.msg != nil:
-		if e := c.insert(k, h, cw.msg, now); e != nil {
-			e.hits.Store(hits)
-			e.lastHit.Store(lastHit)
+		if e := c.insert(k, h, cw.msg, now, hits, lastHit); e != nil {
 			cl.e = e
 		} else {
 			cl.msg = cw.msg
@@ -98,7 +96,7 @@ func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.
 		fail := new(dns.Msg)
 		fail.SetRcode(req, dns.RcodeServerFailure)
 		fail.RecursionAvailable = true
-		c.insert(k, h, fail, now)
+		c.insert(k, h, fail, now, hits, lastHit)
 	}
 }
 

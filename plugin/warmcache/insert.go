@@ -8,8 +8,8 @@ import (
 )
 
 // insert caches m, the response to a query for k, and returns the new entry, or nil when
-// m is not cacheable.
-func (c *WarmCache) insert(k key, h uint64, m *dns.Msg, now time.Time) *entry {
+// m is not cacheable. hits and lastHit are the popularity the entry starts with.
+func (c *WarmCache) insert(k key, h uint64, m *dns.Msg, now time.Time, hits, lastHit int64) *entry {
 	// Truncated replies are incomplete (RFC 2181 §9); the client retries over TCP.
 	if m.Truncated || m.Opcode != dns.OpcodeQuery || len(m.Question) != 1 {
 		return nil
@@ -33,6 +33,10 @@ func (c *WarmCache) insert(k key, h uint64, m *dns.Msg, now time.Time) *entry {
 	if e == nil {
 		return nil
 	}
+	// Set before the entry is visible: a concurrent eviction must not see it with no
+	// requests, the coldest an entry can be.
+	e.hits.Store(hits)
+	e.lastHit.Store(lastHit)
 	if _, evicted := c.store.put(e, now.UnixNano()); evicted > 0 {
 		c.metrics.current().evictions.Add(float64(evicted))
 	}

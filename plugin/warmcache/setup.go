@@ -19,8 +19,10 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error("warmcache", err)
 	}
-	c.OnStartup(func() error { wc.start(); return nil })
-	c.OnShutdown(func() error { wc.shutdown(); return nil })
+	wc.id, wc.inst = identity(c), instanceOf(c)
+	c.OnStartup(wc.onStartup)
+	c.OnRestartFailed(wc.onRestartFailed)
+	c.OnShutdown(wc.onShutdown)
 
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		wc.Next = next
@@ -193,6 +195,11 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 			}
 			wc.staleWait = d
 		}
+	case "flush_on_reload":
+		if len(args) != 0 {
+			return argErr(c, opt)
+		}
+		wc.flushOnReload = true
 	case "shards":
 		// shards N (a power of two)
 		if len(args) != 1 {

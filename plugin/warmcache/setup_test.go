@@ -30,6 +30,8 @@ func TestSetup(t *testing.T) {
 		{"warmcache {\n prefetch 0\n}", "", func(c *WarmCache) bool { return c.prefetch == 0 }},
 		{"warmcache {\n serve_stale\n}", "", func(c *WarmCache) bool { return c.staleUpTo == time.Hour }},
 		{"warmcache {\n serve_stale 10m 500ms\n}", "", func(c *WarmCache) bool { return c.staleUpTo == 10*time.Minute && c.staleWait == 500*time.Millisecond }},
+		{"warmcache", "", func(c *WarmCache) bool { return !c.flushOnReload }},
+		{"warmcache {\n flush_on_reload\n}", "", func(c *WarmCache) bool { return c.flushOnReload }},
 
 		{"warmcache 0", "TTL must be positive", nil},
 		{"warmcache {\n bogus\n}", "unknown property 'bogus'", nil},
@@ -61,6 +63,7 @@ func TestSetup(t *testing.T) {
 		{"warmcache {\n serve_stale 1h 1s 1\n}", "serve_stale: wrong number", nil},
 		{"warmcache {\n shards 3\n}", "shards: count must be a power of two", nil},
 		{"warmcache {\n shards 0\n}", "shards: count", nil},
+		{"warmcache {\n flush_on_reload yes\n}", "flush_on_reload: wrong number", nil},
 	}
 	for _, tc := range tests {
 		c, err := parse(caddy.NewTestController("dns", tc.input))

@@ -17,6 +17,7 @@ type store struct {
 	count [3]atomic.Int64
 	bytes atomic.Int64
 	next  atomic.Uint64 // where the next eviction starts sampling
+	pool  evictPool
 }
 
 type shard struct {
@@ -24,9 +25,6 @@ type shard struct {
 	m  map[uint64]*entry
 	_  [40]byte // keep shards' locks on separate cache lines
 }
-
-// evictSample is how many entries eviction looks at per shard before choosing the coldest.
-const evictSample = 8
 
 // newStore returns a store with n shards, n a power of two.
 func newStore(n int, caps [3]int64, maxBytes int64) *store {
@@ -94,46 +92,6 @@ func (s *store) over(cl class) bool {
 }
 
 func (s *store) len() int64 { return s.count[0].Load() + s.count[1].Load() + s.count[2].Load() }
-
-// evict removes the coldest of a sample of entries, other than keep. When the entry count of
-// keep's class is over its capacity only that class is considered. Colder means: expired
-// first, then fewer hits, then the least recently used.
-func (s *store) evict(keep *entry, now int64) bool {
-	byClass := s.count[keep.class].Load() > s.caps[keep.class]
-	var victim *entry
-	for n := 0; n < len(s.shards) && victim == nil; n++ {
-		sh := &s.shards[s.next.Add(1)&s.mask]
-		sh.mu.RLock()
-		i := 0
-		for _, e := range sh.m {
-			if e == keep || (byClass && e.class != keep.class) {
-				continue
-			}
-			if victim == nil || colder(e, victim, now) {
-				victim = e
-			}
-			if i++; i == evictSample {
-				break
-			}
-		}
-		sh.mu.RUnlock()
-	}
-	if victim == nil {
-		return false
-	}
-	return s.remove(victim)
-}
-
-func colder(a, b *entry, now int64) bool {
-	if xa, xb := a.expires() <= now, b.expires() <= now; xa != xb {
-		return xa
-	}
-	ha, hb := a.hits.Load(), b.hits.Load()
-	if ha != hb {
-		return ha < hb
-	}
-	return a.lastHit.Load() < b.lastHit.Load()
-}
 
 // each calls f for every entry, one shard at a time, without holding a lock while f runs.
 func (s *store) each(f func(*entry)) {

@@ -8,8 +8,12 @@ import (
 	"github.com/miekg/dns"
 )
 
-// start runs the sweeper until shutdown.
+// start runs the sweeper until shutdown. It does nothing after the first call.
 func (c *WarmCache) start() {
+	c.started.Do(c.run)
+}
+
+func (c *WarmCache) run() {
 	c.stop, c.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(c.done)
@@ -28,7 +32,7 @@ func (c *WarmCache) start() {
 
 // shutdown stops the sweeper and waits for the refreshes in flight.
 func (c *WarmCache) shutdown() {
-	c.once.Do(func() {
+	c.stopped.Do(func() {
 		if c.stop != nil {
 			close(c.stop)
 			<-c.done

@@ -13,9 +13,12 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
 
 	"github.com/miekg/dns"
 )
+
+var log = clog.NewWithPlugin("warmcache")
 
 // WarmCache is the warmcache plugin.
 type WarmCache struct {
@@ -39,17 +42,22 @@ type WarmCache struct {
 	staleUpTo time.Duration // serve_stale: how long past expiry an entry may be served, 0 disables
 	staleWait time.Duration // how long a client waits for the upstream before getting a stale answer
 
+	flushOnReload bool      // start empty on a reload instead of adopting the old instance's entries
+	id            string    // the server block, across reloads (see lifecycle.go)
+	inst          *instance // the caddy instance
+
 	now func() time.Time
 
 	store   *store
 	flights flights
 	metrics metricSet
 
-	sem  chan struct{}
-	wg   sync.WaitGroup // refreshes in flight
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	sem     chan struct{}
+	wg      sync.WaitGroup // refreshes in flight
+	stop    chan struct{}
+	done    chan struct{}
+	started sync.Once
+	stopped sync.Once
 }
 
 const (
