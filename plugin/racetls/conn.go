@@ -92,7 +92,9 @@ func (c *conn) send(cl *call) error {
 		c.mu.Unlock()
 		return errClosed
 	}
-	if cl.rs != nil && len(c.pending) >= c.u.opts.maxInflight {
+	// Probes (no race) may pass max_inflight, but never past the 65536 IDs there are: the
+	// search for a free ID below must end.
+	if (cl.rs != nil && len(c.pending) >= c.u.opts.maxInflight) || len(c.pending) > 0xffff {
 		c.mu.Unlock()
 		return errFull
 	}
