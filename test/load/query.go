@@ -1,0 +1,43 @@
+package load
+
+import (
+	"encoding/binary"
+
+	"github.com/miekg/dns"
+)
+
+// Query is one question to ask.
+type Query struct {
+	Name string // fully qualified or not; a final dot is added
+	Type uint16 // dns.TypeA when 0
+}
+
+// appendQuery appends a DNS query in wire format (RFC 1035 §4.1) with RD set and, when edns
+// is true, an OPT record advertising a 1232-byte UDP size (RFC 6891).
+func appendQuery(b []byte, id uint16, q Query, edns bool) ([]byte, error) {
+	var hdr [12]byte
+	binary.BigEndian.PutUint16(hdr[0:], id)
+	hdr[2] = 0x01 // RD
+	binary.BigEndian.PutUint16(hdr[4:], 1)
+	if edns {
+		binary.BigEndian.PutUint16(hdr[10:], 1)
+	}
+	b = append(b, hdr[:]...)
+	var name [256]byte
+	n, err := dns.PackDomainName(dns.Fqdn(q.Name), name[:], 0, nil, false)
+	if err != nil {
+		return b, err
+	}
+	b = append(b, name[:n]...)
+	t := q.Type
+	if t == 0 {
+		t = dns.TypeA
+	}
+	b = binary.BigEndian.AppendUint16(b, t)
+	b = binary.BigEndian.AppendUint16(b, dns.ClassINET)
+	if edns {
+		// root name, TYPE OPT, CLASS = UDP size, TTL 0, RDLEN 0
+		b = append(b, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0)
+	}
+	return b, nil
+}
