@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,19 +38,24 @@ func (cl *call) question() []byte { return cl.buf[2+headerLen : 2+headerLen+cl.q
 
 // conn is one pipelined DNS-over-TLS connection (RFC 7766 §6.2.1.1, RFC 7858
 // §3.3). One reader goroutine demultiplexes replies by message ID; writes are
-// serialised by wmu; IDs are allocated per connection so that concurrent
-// queries never collide.
+// serialised and batched (see flush); IDs are allocated per connection so that
+// concurrent queries never collide.
 type conn struct {
 	u       *upstream
 	tc      *tls.Conn
 	created time.Time
 
-	wmu sync.Mutex // serialises writes
+	wmu sync.Mutex // held around each write to tc
 
 	mu      sync.Mutex
 	pending map[uint16]*call
 	nextID  uint16
 	dead    bool
+	// Queries waiting to be written: the sender that finds no flush in progress writes
+	// everything queued in one TLS record and one write, so that under load a connection
+	// pays for records and system calls per batch, not per query.
+	wbuf, spare []byte
+	flushing    bool
 
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame read
 	lastWrite atomic.Int64 // unix nanoseconds of the last frame written
@@ -106,28 +112,59 @@ func (c *conn) send(cl *call) error {
 	binary.BigEndian.PutUint16(cl.buf[2:], id)
 	cl.sent = time.Now()
 	c.pending[id] = cl
+	// The frame is copied while mu is held: once fail has taken the call over (it
+	// takes mu first), it may patch cl.buf for another connection.
+	c.wbuf = append(c.wbuf, cl.buf...)
+	lead := !c.flushing
+	c.flushing = true
 	c.mu.Unlock()
 	c.u.sent(cl.sent)
 	c.u.ctr.inflight.Inc()
-
-	c.wmu.Lock()
-	c.mu.Lock()
-	dead := c.dead
-	c.mu.Unlock()
-	if dead {
-		// fail took the call over (and re-sends it); its buffer is no longer ours.
-		c.wmu.Unlock()
-		return nil
-	}
-	c.tc.SetWriteDeadline(cl.sent.Add(c.u.opts.timeout))
-	_, err := c.tc.Write(cl.buf)
-	c.wmu.Unlock()
-	c.lastWrite.Store(time.Now().UnixNano())
-	if err != nil {
-		// The call is in pending: fail re-sends it.
-		c.fail(err, kindConn)
+	if lead {
+		// Let the other runnable queries queue theirs first: under load they join this
+		// batch; when idle, nothing else runs and the write goes out at once.
+		runtime.Gosched()
+		c.flush()
 	}
 	return nil
+}
+
+// flush writes what is queued, batch after batch, until the queue is empty or the
+// connection is dead. A failed write fails the connection, which re-sends every
+// call in pending, the queued ones included.
+func (c *conn) flush() {
+	for {
+		c.mu.Lock()
+		if c.dead || len(c.wbuf) == 0 {
+			c.wbuf = c.wbuf[:0]
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		buf := c.wbuf
+		c.wbuf, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
+
+		c.wmu.Lock()
+		c.tc.SetWriteDeadline(time.Now().Add(c.u.opts.timeout))
+		_, err := c.tc.Write(buf)
+		c.wmu.Unlock()
+		c.lastWrite.Store(time.Now().UnixNano())
+
+		c.mu.Lock()
+		if c.spare == nil {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.wbuf = c.wbuf[:0]
+			c.flushing = false
+		}
+		c.mu.Unlock()
+		if err != nil {
+			c.fail(err, kindConn)
+			return
+		}
+	}
 }
 
 // readLoop reads replies until the connection breaks.
@@ -206,7 +243,7 @@ func (c *conn) fail(err error, kind string) {
 
 		c.tc.Close()
 		close(c.done)
-		// Wait for a concurrent writer to let go of its buffer before it is re-sent.
+		// Wait for a write in progress to return before the calls are re-sent.
 		c.wmu.Lock()
 		c.wmu.Unlock() //nolint:staticcheck // empty critical section on purpose
 

@@ -235,3 +235,28 @@ func TestServeBeforeStartup(t *testing.T) {
 		t.Fatalf("before startup: rcode %d, err %v; want SERVFAIL and an error", rc, err)
 	}
 }
+
+// TestObserveStallClamped: one stall of a fast upstream moves its average a little, a real
+// slowdown moves it within a few replies, and a failure moves it at once.
+func TestObserveStallClamped(t *testing.T) {
+	u := newUpstream("127.0.0.1:1", &tls.Config{}, &options{timeout: 2 * time.Second})
+	for range 20 {
+		u.observe(8*time.Millisecond, true)
+	}
+	u.observe(300*time.Millisecond, true)
+	if s := u.score(); s > 12*time.Millisecond {
+		t.Errorf("after one 300ms stall: score %v, want <= 12ms", s)
+	}
+	for range 15 {
+		u.observe(300*time.Millisecond, true)
+	}
+	if s := u.score(); s < 200*time.Millisecond {
+		t.Errorf("after 15 replies at 300ms: score %v, want >= 200ms", s)
+	}
+	f := newUpstream("127.0.0.1:2", &tls.Config{}, &options{timeout: 2 * time.Second})
+	f.observe(8*time.Millisecond, true)
+	f.observe(8*time.Millisecond, false)
+	if s := f.score(); s < 100*time.Millisecond {
+		t.Errorf("after a failure: score %v, want >= 100ms", s)
+	}
+}

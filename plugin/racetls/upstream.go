@@ -319,14 +319,25 @@ func (u *upstream) broadcast() {
 // observe feeds one reply's latency into the upstream's EWMA. Failures count
 // as slower than they were, so that failing upstreams sink in the order.
 func (u *upstream) observe(rtt time.Duration, ok bool) {
-	const alpha = 0.3
-	if !ok {
-		rtt += u.opts.timeout / 4
-	}
+	const (
+		alpha = 0.2
+		// A reply is counted at most this many times the average: an occasional stall
+		// (a 300 ms outlier of an 8 ms upstream) must not push the fastest upstream out
+		// of the K raced for the next many queries, while a real slowdown still shows
+		// within a few replies (the average can grow 1.4× per reply).
+		clamp = 3
+	)
 	for {
 		old := u.ewma.Load()
 		f := math.Float64frombits(old)
 		n := float64(rtt)
+		if f != 0 && n > clamp*f {
+			n = clamp * f
+		}
+		if !ok {
+			// Failures are penalised in full, so that a failing upstream drops back at once.
+			n = float64(rtt + u.opts.timeout/4)
+		}
 		if f != 0 {
 			n = f + alpha*(n-f)
 		}
