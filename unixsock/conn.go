@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -46,6 +47,10 @@ type conn struct {
 
 	wmu    sync.Mutex
 	broken bool // a write failed: the framing is lost
+	// Replies waiting to be written: the writer that finds no flush in progress writes all
+	// that is queued in one system call (a resolver's A and AAAA replies go out together).
+	wbuf, spare []byte
+	flushing    bool
 }
 
 func newConn(l *listener, c *net.UnixConn, u *Unixsock, seq uint16) *conn {
@@ -206,28 +211,68 @@ var (
 	errBroken   = errors.New("connection broken by an earlier write")
 )
 
-// write sends one framed message. A failed or partial write loses the framing, so it closes the
-// connection; the other queries in flight on it fail their writes too.
+// write queues one framed message and, unless another writer is flushing, writes the queue. A
+// failed or partial write loses the framing, so it closes the connection; the other queries in
+// flight on it fail their writes too.
 func (c *conn) write(b []byte) error {
 	if len(b) > dns.MaxMsgSize {
 		return errTooLarge
 	}
-	hdr := [2]byte{byte(len(b) >> 8), byte(len(b))}
-
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	if c.broken {
+		c.wmu.Unlock()
 		return errBroken
 	}
-	c.c.SetWriteDeadline(time.Now().Add(c.opts.writeTimeout))
-	bufs := net.Buffers{hdr[:], b}
-	if _, err := bufs.WriteTo(c.c); err != nil {
-		c.broken = true
-		errorsCount.WithLabelValues(c.addr, writeErrorKind(err)).Inc()
-		c.close()
-		return err
+	c.wbuf = append(c.wbuf, byte(len(b)>>8), byte(len(b)))
+	c.wbuf = append(c.wbuf, b...)
+	lead := !c.flushing
+	c.flushing = true
+	c.wmu.Unlock()
+	if !lead {
+		return nil
 	}
-	return nil
+	// Let the other runnable replies of this connection queue theirs first; when nothing else
+	// runs, the write goes out at once.
+	runtime.Gosched()
+	return c.flush()
+}
+
+// flush writes the queue until it is empty.
+func (c *conn) flush() error {
+	for {
+		c.wmu.Lock()
+		if c.broken || len(c.wbuf) == 0 {
+			c.wbuf = c.wbuf[:0]
+			c.flushing = false
+			c.wmu.Unlock()
+			if c.broken {
+				return errBroken
+			}
+			return nil
+		}
+		buf := c.wbuf
+		c.wbuf, c.spare = c.spare[:0], nil
+		c.wmu.Unlock()
+
+		c.c.SetWriteDeadline(time.Now().Add(c.opts.writeTimeout))
+		_, err := c.c.Write(buf)
+
+		c.wmu.Lock()
+		if c.spare == nil {
+			c.spare = buf[:0]
+		}
+		if err != nil {
+			c.broken = true
+			c.wbuf = c.wbuf[:0]
+			c.flushing = false
+		}
+		c.wmu.Unlock()
+		if err != nil {
+			errorsCount.WithLabelValues(c.addr, writeErrorKind(err)).Inc()
+			c.close()
+			return err
+		}
+	}
 }
 
 // writeErrorKind tells a client that left before its replies (it closed the connection once it
