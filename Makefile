@@ -37,6 +37,10 @@ soak: build
 fuzz: deps
 	bash scripts/fuzz.sh
 
+## readme-perf: refresh the Performance sections of README.md and bench/README.md from the last make bench
+readme-perf:
+	bash scripts/bench.sh --readme
+
 deps:
 	bash scripts/deps.sh
 

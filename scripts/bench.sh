@@ -19,7 +19,8 @@ if [ "${1:-}" = "--readme" ]; then
 	mkdir -p bench/img
 	cp bench/out/*.png bench/img/ 2>/dev/null || true
 	go run ./bench/readme bench/README.md bench/out/summary.md
-	echo "bench: bench/README.md refreshed from bench/out/summary.md"
+	go run ./bench/readme README.md bench/out/summary.md bench/
+	echo "bench: bench/README.md and README.md refreshed from bench/out/summary.md"
 	exit 0
 fi
 

@@ -8,20 +8,25 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: readme TARGET.md SUMMARY.md")
+	if len(os.Args) != 3 && len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: readme TARGET.md SUMMARY.md [IMAGE-PREFIX]")
 		os.Exit(2)
 	}
-	if err := refresh(os.Args[1], os.Args[2]); err != nil {
+	prefix := ""
+	if len(os.Args) == 4 {
+		prefix = os.Args[3] // where bench/img is seen from TARGET.md, e.g. "bench/"
+	}
+	if err := refresh(os.Args[1], os.Args[2], prefix); err != nil {
 		fmt.Fprintln(os.Stderr, "readme:", err)
 		os.Exit(1)
 	}
 }
 
-func refresh(target, summary string) error {
+func refresh(target, summary, prefix string) error {
 	doc, err := os.ReadFile(target)
 	if err != nil {
 		return err
@@ -30,7 +35,7 @@ func refresh(target, summary string) error {
 	if err != nil {
 		return err
 	}
-	out, err := splice(string(doc), string(body))
+	out, err := splice(string(doc), strings.ReplaceAll(string(body), "](img/", "]("+prefix+"img/"))
 	if err != nil {
 		return fmt.Errorf("%s: %w", target, err)
 	}
