@@ -265,6 +265,7 @@ func (c *conn) fail(err error, kind string) {
 				continue
 			}
 			cl.resent++
+			cl.rs.nudge()
 			u.wg.Add(1)
 			go func() {
 				defer u.wg.Done()

@@ -28,6 +28,7 @@ type result struct {
 // never blocks, even after the race is over.
 type race struct {
 	ch   chan result
+	wake chan struct{} // an asked upstream's connection broke: ask the next one now
 	done atomic.Bool
 }
 
@@ -41,6 +42,15 @@ func (rs *race) deliver(r result) bool {
 }
 
 func (rs *race) finished() bool { return rs.done.Load() }
+
+// nudge tells the race that a query it sent is being re-sent after its connection
+// broke: the re-send goes on, and the race escalates without waiting for silence.
+func (rs *race) nudge() {
+	select {
+	case rs.wake <- struct{}{}:
+	default:
+	}
+}
 
 // isWinner reports whether a reply with this RCODE may win a race.
 func isWinner(rc int) bool { return rc == dns.RcodeSuccess || rc == dns.RcodeNameError }
@@ -88,7 +98,7 @@ func (rt *RaceTLS) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, error) {
 
 	var scratch [8]*upstream
 	order := rt.order(scratch[:0])
-	rs := &race{ch: make(chan result, len(order))}
+	rs := &race{ch: make(chan result, len(order)), wake: make(chan struct{}, 1)}
 	defer rs.done.Store(true)
 
 	next, outstanding := 0, 0
@@ -143,6 +153,8 @@ func (rt *RaceTLS) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, error) {
 				best = &res
 			}
 			// A failure escalates at once to the next upstream.
+			ask()
+		case <-rs.wake:
 			ask()
 		case <-t.C:
 			now := time.Now()
