@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+log=$(mktemp -t dnscache-test.XXXXXX)
+exec > >(tee "$log") 2>&1
 step() { printf '\n== %s (%ds)\n' "$*" $(($(date +%s) - start)); }
 
 step deps
@@ -45,3 +47,7 @@ if [ -x scripts/demo.sh ]; then
 fi
 
 step done
+# Go packages that passed (go test's "ok" lines) and the C shim's checks ("ok   ..." lines);
+# any failure has stopped this script before here.
+passed=$(grep -cE '^ok( |\t)' "$log" || true)
+echo "summary: $passed passed, 0 failed"
