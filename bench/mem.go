@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dnscache/dnscache/test/load"
+	"github.com/dnscache/dnscache/test/promtext"
 )
 
 // memCase is one cache filled with unique names.
@@ -22,9 +23,9 @@ func runMem(ctx context.Context, s *suite) error {
 	sizes := pick(s, []int{50_000}, []int{100_000, 1_000_000})
 	cases := []memCase{
 		{name: "stock cache", cache: "cache 3600 {\n    success 1200000\n    denial 1000\n}",
-			entries: func(m map[string]float64) float64 { return sum(m, "coredns_cache_entries", `type="success"`) }},
+			entries: func(m map[string]float64) float64 { return promtext.Sum(m, "coredns_cache_entries", `type="success"`) }},
 		{name: "warmcache", cache: "warmcache {\n    success 1200000\n    denial 1000\n    max_bytes 4G\n}",
-			entries: func(m map[string]float64) float64 { return sum(m, "coredns_warmcache_entries") }},
+			entries: func(m map[string]float64) float64 { return promtext.Sum(m, "coredns_warmcache_entries") }},
 	}
 	if !s.has("warmcache") {
 		cases[1].reason = s.missing("warmcache")
@@ -64,7 +65,7 @@ func (s *suite) memOne(ctx context.Context, srv *server, c memCase, sizes []int,
 	if err != nil {
 		return err
 	}
-	m0, err := srv.scrape()
+	m0, err := promtext.Scrape(srv.Metrics)
 	if err != nil {
 		return err
 	}
@@ -85,7 +86,7 @@ func (s *suite) memOne(ctx context.Context, srv *server, c memCase, sizes []int,
 		if err != nil {
 			return err
 		}
-		m, err := srv.scrape()
+		m, err := promtext.Scrape(srv.Metrics)
 		if err != nil {
 			return err
 		}

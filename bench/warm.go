@@ -9,6 +9,7 @@ import (
 
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/dnscache/dnscache/test/load"
+	"github.com/dnscache/dnscache/test/promtext"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -193,11 +194,11 @@ func sampleMisses(ctx context.Context, c *warmCase, dur time.Duration) ([]float6
 	tick := time.NewTicker(warmStep)
 	defer tick.Stop()
 	for i := 0; ; i++ {
-		m, err := c.srv.scrape()
+		m, err := promtext.Scrape(c.srv.Metrics)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, sum(m, c.metric, label))
+		out = append(out, promtext.Sum(m, c.metric, label))
 		if time.Duration(i)*warmStep >= dur {
 			return out, nil
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/miekg/dns"
 )
@@ -35,6 +36,8 @@ type conn struct {
 	c    *net.UnixConn
 	opts options // the owner's options when the connection was accepted
 	addr string  // server label
+
+	requests prometheus.Counter // requestsTotal for addr, resolved once per connection
 
 	peer          *peer
 	local, remote net.Addr
@@ -59,15 +62,16 @@ func newConn(l *listener, c *net.UnixConn, u *Unixsock, seq uint16) *conn {
 		p.pid, p.uid, p.gid = pid, uid, gid
 	}
 	return &conn{
-		l:      l,
-		c:      c,
-		opts:   u.opts,
-		addr:   u.addr,
-		peer:   p,
-		local:  &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)},
-		remote: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(seq)},
-		sem:    make(chan struct{}, u.opts.maxInflight),
-		stop:   make(chan struct{}),
+		l:        l,
+		c:        c,
+		opts:     u.opts,
+		addr:     u.addr,
+		requests: requestsTotal.WithLabelValues(u.addr),
+		peer:     p,
+		local:    &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)},
+		remote:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(seq)},
+		sem:      make(chan struct{}, u.opts.maxInflight),
+		stop:     make(chan struct{}),
 	}
 }
 
@@ -174,7 +178,7 @@ func (c *conn) handle(buf []byte, h dns.Header) {
 		return
 	}
 	defer u.gate.leave()
-	requestsTotal.WithLabelValues(c.addr).Inc()
+	c.requests.Inc()
 	// As dnsserver.Server.Serve does for TCP, plus the peer for Metadata.
 	ctx := context.WithValue(context.Background(), dnsserver.Key{}, u.srv)
 	ctx = context.WithValue(ctx, dnsserver.LoopKey{}, 0)

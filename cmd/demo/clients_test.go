@@ -34,17 +34,3 @@ func TestParseKdig(t *testing.T) {
 		t.Errorf("got %s %v", rcode, answers)
 	}
 }
-
-func TestSum(t *testing.T) {
-	m := map[string]float64{
-		`coredns_dns_requests_total{proto="udp",server="dns://:53"}`: 3,
-		`coredns_dns_requests_total{proto="tcp",server="dns://:53"}`: 5,
-		`coredns_warmcache_hits_total{server="dns://:53"}`:           7,
-	}
-	if got := sum(m, "coredns_dns_requests_total", `proto="udp"`); got != 3 {
-		t.Errorf("udp %v", got)
-	}
-	if got := sum(m, "coredns_dns_requests_total"); got != 8 {
-		t.Errorf("all %v", got)
-	}
-}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/dnscache/dnscache/test/promtext"
 )
 
 // racetlsTable prints the last stats table racetls logged (stats 1s) after the lookups.
@@ -35,7 +37,7 @@ func (d *demo) racetlsTable() {
 }
 
 func (d *demo) cacheCounters() {
-	m, err := d.srv.scrape()
+	m, err := promtext.Scrape(d.srv.metrics)
 	if err != nil {
 		d.fail("metrics: %v", err)
 		return
@@ -49,22 +51,22 @@ func (d *demo) cacheCounters() {
 		{"entries", "coredns_warmcache_entries"},
 		{"bytes", "coredns_warmcache_bytes"},
 	} {
-		rows = append(rows, []string{c.label + " (" + c.name + ")", fmt.Sprintf("%.0f", sum(m, c.name))})
+		rows = append(rows, []string{c.label + " (" + c.name + ")", fmt.Sprintf("%.0f", promtext.Sum(m, c.name))})
 	}
 	printRows(rows)
-	if sum(m, "coredns_warmcache_hits_total") == 0 {
+	if promtext.Sum(m, "coredns_warmcache_hits_total") == 0 {
 		d.fail("warmcache counted no hits")
 	}
 }
 
 func (d *demo) sources() {
-	m, err := d.srv.scrape()
+	m, err := promtext.Scrape(d.srv.metrics)
 	if err != nil {
 		d.fail("metrics: %v", err)
 		return
 	}
-	sock := sum(m, "coredns_unixsock_requests_total")
-	udp := sum(m, "coredns_dns_requests_total", `proto="udp"`)
+	sock := promtext.Sum(m, "coredns_unixsock_requests_total")
+	udp := promtext.Sum(m, "coredns_dns_requests_total", `proto="udp"`)
 	rows := [][]string{{"path", "requests", "counted by"},
 		{"Unix socket (shim, burst)", fmt.Sprintf("%.0f", sock), "coredns_unixsock_requests_total"},
 		{"UDP (kdig)", fmt.Sprintf("%.0f", udp), `coredns_dns_requests_total{proto="udp"}`},
@@ -88,7 +90,7 @@ func (d *demo) sources() {
 
 // snapshot returns the metrics now, or nil.
 func (d *demo) snapshot() map[string]float64 {
-	m, _ := d.srv.scrape()
+	m, _ := promtext.Scrape(d.srv.metrics)
 	return m
 }
 
@@ -100,12 +102,12 @@ func (d *demo) source(before map[string]float64) string {
 		return "?"
 	}
 	var parts []string
-	if n := sum(after, "coredns_warmcache_hits_total") - sum(before, "coredns_warmcache_hits_total"); n > 0 {
+	if n := promtext.Sum(after, "coredns_warmcache_hits_total") - promtext.Sum(before, "coredns_warmcache_hits_total"); n > 0 {
 		parts = append(parts, fmt.Sprintf("cache ×%.0f", n))
 	}
 	for i, u := range d.labs {
 		label := `to="tls://` + u.TLSAddr() + `"`
-		if n := sum(after, "coredns_racetls_wins_total", label) - sum(before, "coredns_racetls_wins_total", label); n > 0 {
+		if n := promtext.Sum(after, "coredns_racetls_wins_total", label) - promtext.Sum(before, "coredns_racetls_wins_total", label); n > 0 {
 			parts = append(parts, fmt.Sprintf("%s ×%.0f", d.names[i], n))
 		}
 	}

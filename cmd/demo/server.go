@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -139,49 +138,6 @@ func (s *server) stop() error {
 		}
 	}
 	return nil
-}
-
-// scrape returns every sample of /metrics by series text (`name{labels}`).
-func (s *server) scrape() (map[string]float64, error) {
-	resp, err := http.Get("http://" + s.metrics + "/metrics")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-				m[line[:i]] = v
-			}
-		}
-	}
-	return m, sc.Err()
-}
-
-// sum adds the samples of name whose labels contain every match.
-func sum(m map[string]float64, name string, match ...string) float64 {
-	var t float64
-	for series, v := range m {
-		n, labels, _ := strings.Cut(series, "{")
-		if n != name {
-			continue
-		}
-		ok := true
-		for _, l := range match {
-			ok = ok && strings.Contains(labels, l)
-		}
-		if ok {
-			t += v
-		}
-	}
-	return t
 }
 
 type syncBuffer struct {

@@ -141,16 +141,3 @@ func TestHalfOpen(t *testing.T) {
 		return testutil.ToFloat64(errorCount.WithLabelValues(rt.server, u.name, kindHalfOpen)) > 0 && u.ctr.tally.reconnects.Load() > 0
 	})
 }
-
-// TestBrokenConnEscalates: a query whose connection breaks under it is re-sent, and a broken
-// connection counts as a failure for the race, which asks the next upstream without waiting
-// for the hedge delay (race.nudge, or the error once the re-sends are used up).
-func TestBrokenConnEscalates(t *testing.T) {
-	ls := newLabs(t, lab.Config{Latency: fixed(time.Millisecond), Fault: lab.Fault{Kind: lab.Reset}}, lab.Config{Latency: fixed(5 * time.Millisecond)})
-	rt := startRT(t, ls.corefile("race 1\nhedge 1500ms\ntimeout 3s"))
-	start := time.Now()
-	mustNoError(t, rt, "nudge.example.com.")
-	if d := time.Since(start); d >= 1500*time.Millisecond {
-		t.Errorf("answered after %v: the race waited for the hedge delay instead of escalating when the connection broke", d)
-	}
-}

@@ -1,4 +1,7 @@
-package main
+// Package promtext reads a server's /metrics in the Prometheus text format for the programs
+// that run bin/coredns outside a test (make bench, make demo): every sample keyed by its
+// series text, `name{labels}`. Tests use test/harness, which parses with expfmt.
+package promtext
 
 import (
 	"bufio"
@@ -8,10 +11,9 @@ import (
 	"strings"
 )
 
-// scrape fetches the server's /metrics and returns every sample by its full series text
-// (`name{labels}`).
-func (srv *server) scrape() (map[string]float64, error) {
-	resp, err := http.Get("http://" + srv.Metrics + "/metrics")
+// Scrape fetches http://addr/metrics and returns every sample by its series text.
+func Scrape(addr string) (map[string]float64, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -31,17 +33,15 @@ func (srv *server) scrape() (map[string]float64, error) {
 		if i < 0 {
 			continue
 		}
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			m[line[:i]] = v
 		}
-		m[line[:i]] = v
 	}
 	return m, sc.Err()
 }
 
-// sum adds the samples of metric name whose labels include every "k=\"v\"" in match.
-func sum(samples map[string]float64, name string, match ...string) float64 {
+// Sum adds the samples of metric name whose labels include every `k="v"` in match.
+func Sum(samples map[string]float64, name string, match ...string) float64 {
 	var t float64
 	for series, v := range samples {
 		n, labels, _ := strings.Cut(series, "{")
