@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/miekg/dns"
@@ -97,7 +98,7 @@ func (c *conn) serve() {
 		if !c.deadline(c.opts.readTimeout) {
 			return
 		}
-		buf, err := readFrame(r)
+		buf, err := wire.ReadFrame(r, nil)
 		if err != nil {
 			<-c.sem
 			c.readError(err)
@@ -129,7 +130,7 @@ func (c *conn) deadline(d time.Duration) bool {
 func (c *conn) readError(err error) {
 	kind := "read"
 	switch {
-	case errors.Is(err, errZeroFrame):
+	case errors.Is(err, wire.ErrZeroFrame):
 		kind = "zero_frame"
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		select {
@@ -219,7 +220,7 @@ var (
 // failed or partial write loses the framing, so it closes the connection; the other queries in
 // flight on it fail their writes too.
 func (c *conn) write(b []byte) error {
-	if len(b) > dns.MaxMsgSize {
+	if len(b) > wire.MaxFrame {
 		return errTooLarge
 	}
 	c.wmu.Lock()
@@ -227,8 +228,7 @@ func (c *conn) write(b []byte) error {
 		c.wmu.Unlock()
 		return errBroken
 	}
-	c.wbuf = append(c.wbuf, byte(len(b)>>8), byte(len(b)))
-	c.wbuf = append(c.wbuf, b...)
+	c.wbuf, _ = wire.AppendFrame(c.wbuf, b) // fits: checked above
 	lead := !c.flushing
 	c.flushing = true
 	c.wmu.Unlock()

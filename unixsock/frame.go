@@ -2,42 +2,14 @@ package unixsock
 
 import (
 	"encoding/binary"
-	"errors"
-	"io"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
 
-// headerLen is the length of the DNS header (RFC 1035 §4.1.1).
-const headerLen = 12
-
-var errZeroFrame = errors.New("zero-length frame")
-
-// readFrame reads one message with RFC 1035 §4.2.2 framing: a 2-byte big-endian length, then that
-// many bytes. The length field bounds a frame to 65535 bytes. A zero length is an error: there is
-// no message to answer and the client is not speaking DNS.
-func readFrame(r io.Reader) ([]byte, error) {
-	var n [2]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
-		return nil, err
-	}
-	l := binary.BigEndian.Uint16(n[:])
-	if l == 0 {
-		return nil, errZeroFrame
-	}
-	buf := make([]byte, l)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
-	}
-	return buf, nil
-}
-
 // header returns the header of a packed message, or false when it is too short to hold one.
 func header(b []byte) (dns.Header, bool) {
-	if len(b) < headerLen {
+	if len(b) < wire.HeaderLen {
 		return dns.Header{}, false
 	}
 	return dns.Header{

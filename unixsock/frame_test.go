@@ -4,54 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"syscall"
 	"testing"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
-
-func TestReadFrame(t *testing.T) {
-	big := bytes.Repeat([]byte{7}, 65535)
-	tests := []struct {
-		name string
-		in   []byte
-		want [][]byte
-		err  error
-	}{
-		{"empty", nil, nil, io.EOF},
-		{"one", frame([]byte("abc")), [][]byte{[]byte("abc")}, io.EOF},
-		{"two back to back", append(frame([]byte("a")), frame([]byte("bc"))...), [][]byte{[]byte("a"), []byte("bc")}, io.EOF},
-		{"largest", frame(big), [][]byte{big}, io.EOF},
-		{"zero length", []byte{0, 0, 1}, nil, errZeroFrame},
-		{"half a length", []byte{0}, nil, io.ErrUnexpectedEOF},
-		{"short body", []byte{0, 3, 1, 2}, nil, io.ErrUnexpectedEOF},
-		{"length only", []byte{0, 3}, nil, io.ErrUnexpectedEOF},
-	}
-	for _, tc := range tests {
-		r := bytes.NewReader(tc.in)
-		var got [][]byte
-		var err error
-		for {
-			var b []byte
-			if b, err = readFrame(r); err != nil {
-				break
-			}
-			got = append(got, b)
-		}
-		if !errors.Is(err, tc.err) || len(got) != len(tc.want) {
-			t.Errorf("%s: got %d frames, err %v; want %d, %v", tc.name, len(got), err, len(tc.want), tc.err)
-			continue
-		}
-		for i := range got {
-			if !bytes.Equal(got[i], tc.want[i]) {
-				t.Errorf("%s: frame %d differs", tc.name, i)
-			}
-		}
-	}
-}
 
 func TestHeaderAndReject(t *testing.T) {
 	q := query(0xbeef, "example.org.", dns.TypeA)
@@ -81,9 +41,9 @@ func FuzzReadFrame(f *testing.F) {
 		r := bytes.NewReader(in)
 		consumed := 0
 		for {
-			b, err := readFrame(r)
+			b, err := wire.ReadFrame(r, nil)
 			if err != nil {
-				if errors.Is(err, errZeroFrame) {
+				if errors.Is(err, wire.ErrZeroFrame) {
 					consumed += 2
 				}
 				break

@@ -1,7 +1,6 @@
 package unixsock
 
 import (
-	"encoding/binary"
 	"io"
 	"net"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	_ "github.com/coredns/coredns/plugin/metrics"
 	_ "github.com/coredns/coredns/plugin/whoami"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -112,7 +112,11 @@ func dial(t *testing.T, path string) *client {
 }
 
 func frame(b []byte) []byte {
-	return append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)
+	f, err := wire.AppendFrame(nil, b)
+	if err != nil {
+		panic(err)
+	}
+	return f
 }
 
 func query(id uint16, qname string, qtype uint16) []byte {
@@ -150,12 +154,8 @@ func (c *client) recv() *dns.Msg {
 
 func (c *client) tryRecv() (*dns.Msg, error) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var n [2]byte
-	if _, err := io.ReadFull(c, n[:]); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, binary.BigEndian.Uint16(n[:]))
-	if _, err := io.ReadFull(c, buf); err != nil {
+	buf, err := wire.ReadFrame(c, nil)
+	if err != nil {
 		return nil, err
 	}
 	m := new(dns.Msg)

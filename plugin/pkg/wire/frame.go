@@ -1,0 +1,81 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+)
+
+// MaxFrame is the largest message a 2-byte length prefix can carry (RFC 1035 §4.2.2).
+const MaxFrame = 0xFFFF
+
+// Errors returned by the framing helpers.
+var (
+	// ErrZeroFrame is a length prefix of zero: there is no message, and the peer is not
+	// speaking DNS.
+	ErrZeroFrame = errors.New("wire: zero-length frame")
+	// ErrFrameTooLong is a message longer than MaxFrame.
+	ErrFrameTooLong = errors.New("wire: message longer than 65535 bytes")
+)
+
+// ReadFrame reads one message with RFC 1035 §4.2.2 framing (TCP, DoT, the unixsock
+// socket): a 2-byte big-endian length, then that many bytes. The message is read into buf
+// when it fits (buf may be nil) and returned. It returns io.EOF when r ends before the
+// first byte, io.ErrUnexpectedEOF when it ends inside a frame, and ErrZeroFrame for a
+// zero length.
+func ReadFrame(r io.Reader, buf []byte) ([]byte, error) {
+	var n [2]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return nil, err
+	}
+	l := int(binary.BigEndian.Uint16(n[:]))
+	if l == 0 {
+		return nil, ErrZeroFrame
+	}
+	if cap(buf) < l {
+		buf = make([]byte, l)
+	}
+	buf = buf[:l]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// AppendFrame appends msg with its 2-byte length prefix to b.
+func AppendFrame(b, msg []byte) ([]byte, error) {
+	if len(msg) > MaxFrame {
+		return b, ErrFrameTooLong
+	}
+	b = binary.BigEndian.AppendUint16(b, uint16(len(msg))) // #nosec G115 -- checked above.
+	return append(b, msg...), nil
+}
+
+// WriteFrame writes msg with its 2-byte length prefix to w in one Write, so that writers
+// that serialise their Write calls never interleave frames.
+func WriteFrame(w io.Writer, msg []byte) error {
+	b, err := AppendFrame(make([]byte, 0, 2+len(msg)), msg)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// StartFrame appends a length placeholder to b for a message that the caller then
+// appends in place, and returns the frame's offset for EndFrame.
+func StartFrame(b []byte) ([]byte, int) { return append(b, 0, 0), len(b) }
+
+// EndFrame fills in the length of the frame that StartFrame began at off, which must run
+// to the end of b.
+func EndFrame(b []byte, off int) error {
+	n := len(b) - off - 2
+	if n > MaxFrame {
+		return ErrFrameTooLong
+	}
+	binary.BigEndian.PutUint16(b[off:], uint16(n)) // #nosec G115 -- checked above.
+	return nil
+}
