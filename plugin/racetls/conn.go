@@ -1,12 +1,11 @@
 package racetls
 
 import (
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math/rand/v2"
-	"runtime"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,9 +25,10 @@ const maxResend = 2
 // call is one query outstanding on a connection: a race's copy for one
 // upstream, or a keepalive probe (rs == nil).
 type call struct {
-	buf      []byte // 2-byte length + packed query; the ID is patched per connection
-	qlen     int    // length of the question section in buf
-	rs       *race  // nil for probes
+	buf      []byte    // 2-byte length + packed query; the ID is patched per connection
+	qlen     int       // length of the question section in buf
+	rs       *race     // nil for probes
+	ctr      *counters // the metrics of the request's server label
 	deadline time.Time
 	sent     time.Time
 	resent   int // times re-sent after its connection broke
@@ -37,25 +37,25 @@ type call struct {
 func (cl *call) question() []byte { return cl.buf[2+headerLen : 2+headerLen+cl.qlen] }
 
 // conn is one pipelined DNS-over-TLS connection (RFC 7766 §6.2.1.1, RFC 7858
-// §3.3). One reader goroutine demultiplexes replies by message ID; writes are
-// serialised and batched (see flush); IDs are allocated per connection so that
-// concurrent queries never collide.
+// §3.3). One reader goroutine demultiplexes replies by message ID; one writer
+// goroutine writes what senders queued, in batches (see writeLoop); IDs are
+// allocated per connection so that concurrent queries never collide.
 type conn struct {
 	u       *upstream
-	tc      *tls.Conn
+	tc      net.Conn
 	created time.Time
-
-	wmu sync.Mutex // held around each write to tc
 
 	mu      sync.Mutex
 	pending map[uint16]*call
 	nextID  uint16
 	dead    bool
-	// Queries waiting to be written: the sender that finds no flush in progress writes
-	// everything queued in one TLS record and one write, so that under load a connection
-	// pays for records and system calls per batch, not per query.
+	// Queries waiting to be written. The connection's writer goroutine writes everything
+	// queued in one TLS record and one write, so that under load a connection pays for
+	// records and system calls per batch, not per query, and a query's own goroutine never
+	// writes (or waits on) other queries' batches.
 	wbuf, spare []byte
-	flushing    bool
+	wake        chan struct{} // one token: wbuf has something
+	wdone       chan struct{} // closed when the writer has returned
 
 	lastRead  atomic.Int64 // unix nanoseconds of the last frame read
 	lastWrite atomic.Int64 // unix nanoseconds of the last frame written
@@ -65,7 +65,7 @@ type conn struct {
 	done chan struct{}
 }
 
-func newConn(u *upstream, tc *tls.Conn) *conn {
+func newConn(u *upstream, tc net.Conn) *conn {
 	now := time.Now()
 	c := &conn{
 		u:       u,
@@ -74,6 +74,8 @@ func newConn(u *upstream, tc *tls.Conn) *conn {
 		pending: make(map[uint16]*call),
 		nextID:  uint16(rand.Uint32()),
 		done:    make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		wdone:   make(chan struct{}),
 	}
 	c.lastRead.Store(now.UnixNano())
 	c.lastWrite.Store(now.UnixNano())
@@ -104,6 +106,9 @@ func (c *conn) send(cl *call) error {
 		c.mu.Unlock()
 		return errFull
 	}
+	if cl.ctr == nil {
+		cl.ctr = c.u.ctr
+	}
 	id := c.nextID
 	for c.pending[id] != nil {
 		id++
@@ -115,55 +120,51 @@ func (c *conn) send(cl *call) error {
 	// The frame is copied while mu is held: once fail has taken the call over (it
 	// takes mu first), it may patch cl.buf for another connection.
 	c.wbuf = append(c.wbuf, cl.buf...)
-	lead := !c.flushing
-	c.flushing = true
 	c.mu.Unlock()
-	c.u.sent(cl.sent)
-	c.u.ctr.inflight.Inc()
-	if lead {
-		// Let the other runnable queries queue theirs first: under load they join this
-		// batch; when idle, nothing else runs and the write goes out at once.
-		runtime.Gosched()
-		c.flush()
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
+	c.u.sent(cl.sent)
+	cl.ctr.inflight.Inc()
 	return nil
 }
 
-// flush writes what is queued, batch after batch, until the queue is empty or the
-// connection is dead. A failed write fails the connection, which re-sends every
-// call in pending, the queued ones included.
-func (c *conn) flush() {
+// writeLoop is the connection's writer: it writes what is queued, batch after batch,
+// until the connection is dead. A failed write fails the connection, which re-sends
+// every call in pending, the queued ones included.
+func (c *conn) writeLoop() {
+	defer close(c.wdone)
 	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.wake:
+		}
 		c.mu.Lock()
-		if c.dead || len(c.wbuf) == 0 {
-			c.wbuf = c.wbuf[:0]
-			c.flushing = false
+		if c.dead {
 			c.mu.Unlock()
 			return
 		}
 		buf := c.wbuf
 		c.wbuf, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
+		if len(buf) == 0 {
+			continue
+		}
 
-		c.wmu.Lock()
 		c.tc.SetWriteDeadline(time.Now().Add(c.u.opts.timeout))
 		_, err := c.tc.Write(buf)
-		c.wmu.Unlock()
 		c.lastWrite.Store(time.Now().UnixNano())
-
-		c.mu.Lock()
-		if c.spare == nil {
-			c.spare = buf[:0]
-		}
-		if err != nil {
-			c.wbuf = c.wbuf[:0]
-			c.flushing = false
-		}
-		c.mu.Unlock()
 		if err != nil {
 			c.fail(err, kindConn)
 			return
 		}
+		c.mu.Lock()
+		if c.spare == nil {
+			c.spare = buf[:0]
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -206,28 +207,29 @@ func (c *conn) reply(m []byte, now time.Time) {
 	if !sameQuestion(cl.question(), m) {
 		// A wrong ID or a wrong question: keep waiting for the real reply.
 		c.mu.Unlock()
-		u.ctr.errorf(kindMismatch)
+		cl.ctr.errorf(kindMismatch)
 		return
 	}
 	delete(c.pending, id)
 	c.mu.Unlock()
-	u.ctr.inflight.Dec()
+	cl.ctr.inflight.Dec()
 	u.slotFreed()
 
+	u.answered.Store(true)
 	rtt := now.Sub(cl.sent)
-	u.ctr.reply(rtt)
+	cl.ctr.reply(rtt)
 	rc := rcode(m)
 	ok := isWinner(rc)
 	u.observe(rtt, ok)
 	if !ok {
-		u.ctr.errorf(rcodeKind(rc))
+		cl.ctr.errorf(rcodeKind(rc))
 	}
 	if cl.rs == nil {
 		c.probeReply(m)
 		return
 	}
-	if !cl.rs.deliver(result{u: u, msg: m, rcode: rc}) {
-		u.ctr.lateReply()
+	if !cl.rs.deliver(result{u: u, ctr: cl.ctr, msg: m, rcode: rc}) {
+		cl.ctr.lateReply()
 	}
 }
 
@@ -243,9 +245,6 @@ func (c *conn) fail(err error, kind string) {
 
 		c.tc.Close()
 		close(c.done)
-		// Wait for a write in progress to return before the calls are re-sent.
-		c.wmu.Lock()
-		c.wmu.Unlock() //nolint:staticcheck // empty critical section on purpose
 
 		u := c.u
 		if kind != "" {
@@ -254,14 +253,14 @@ func (c *conn) fail(err error, kind string) {
 		u.connDown(c, err)
 		now := time.Now()
 		for _, cl := range pending {
-			u.ctr.inflight.Dec()
+			cl.ctr.inflight.Dec()
 			if cl.rs == nil || cl.rs.finished() {
 				continue
 			}
 			if cl.resent >= maxResend || !now.Before(cl.deadline) {
-				u.ctr.errorf(kindConn)
+				cl.ctr.errorf(kindConn)
 				u.observe(u.opts.timeout, false)
-				cl.rs.deliver(result{u: u, err: err})
+				cl.rs.deliver(result{u: u, ctr: cl.ctr, err: err})
 				continue
 			}
 			cl.resent++
@@ -310,11 +309,11 @@ func (c *conn) check(now time.Time) {
 	}
 	c.mu.Unlock()
 	for _, cl := range expired {
-		u.ctr.inflight.Dec()
-		u.ctr.errorf(kindTimeout)
+		cl.ctr.inflight.Dec()
+		cl.ctr.errorf(kindTimeout)
 		u.observe(u.opts.timeout, false)
 		if cl.rs != nil {
-			cl.rs.deliver(result{u: u, err: errTimeout})
+			cl.rs.deliver(result{u: u, ctr: cl.ctr, err: errTimeout})
 		}
 	}
 	if len(expired) > 0 {

@@ -117,7 +117,7 @@ func FuzzReadLoop(f *testing.F) {
 		if expire {
 			wantErrors += uint64(unanswered)
 		}
-		tl := &u.ctr.tally
+		tl := u.tally
 		if got := tl.errors.Load(); got != wantErrors {
 			t.Errorf("errors: got %d, want %d (%+v, %d unanswered)", got, wantErrors, want, unanswered)
 		}
@@ -362,20 +362,22 @@ func fuzzOptions(width int) *options {
 // Its metrics share labels across inputs, so gauges must return to 0.
 func newFuzzUpstream(opts *options, i int) *upstream {
 	u := newUpstream(net.JoinHostPort(net.IPv4(192, 0, 2, byte(i)).String(), "853"), nil, opts)
-	u.ctr = newCounters("fuzz://", u.name)
+	u.tally = new(tally)
+	u.ctr = newCounters("fuzz://", u.name, u.tally)
 	return u
 }
 
 // attach makes tc a connection of u with IDs from 0 and starts its reader.
-func attach(u *upstream, tc *tls.Conn) *conn {
+func attach(u *upstream, tc net.Conn) *conn {
 	c := newConn(u, tc)
 	c.nextID = 0
 	u.mu.Lock()
 	u.conns = append(u.conns, c)
-	u.wg.Add(1)
+	u.wg.Add(2)
 	u.mu.Unlock()
 	u.ctr.conns.Inc()
 	go func() { defer u.wg.Done(); c.readLoop() }()
+	go func() { defer u.wg.Done(); c.writeLoop() }()
 	return c
 }
 

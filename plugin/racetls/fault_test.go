@@ -70,8 +70,8 @@ func TestDownAtStart(t *testing.T) {
 	for i := range 5 {
 		mustNoError(t, rt, fmt.Sprintf("u%d.example.com.", i))
 	}
-	if ls.ups[0].Count("u0.example.com.") != 1 || rt.upstreams[0].ctr.tally.wins.Load() == 0 {
-		t.Errorf("revived upstream: %d queries for u0, %d wins", ls.ups[0].Count("u0.example.com."), rt.upstreams[0].ctr.tally.wins.Load())
+	if ls.ups[0].Count("u0.example.com.") != 1 || rt.upstreams[0].tally.wins.Load() == 0 {
+		t.Errorf("revived upstream: %d queries for u0, %d wins", ls.ups[0].Count("u0.example.com."), rt.upstreams[0].tally.wins.Load())
 	}
 }
 
@@ -82,12 +82,12 @@ func TestReconnectResumes(t *testing.T) {
 	rt := startRT(t, ls.corefile("conns 1"))
 	u := rt.upstreams[0]
 	mustNoError(t, rt, "r0.example.com.")
-	waitFor(t, "a resumed reconnect", func() bool { return u.ctr.tally.reconnects.Load() > 0 && u.ctr.tally.resumed.Load() > 0 })
+	waitFor(t, "a resumed reconnect", func() bool { return u.tally.reconnects.Load() > 0 && u.tally.resumed.Load() > 0 })
 	mustNoError(t, rt, "r1.example.com.")
 	if st := ls.ups[0].Stats(); st.Resumed == 0 {
 		t.Errorf("lab saw %d handshakes, none resumed", st.Handshakes)
 	}
-	if full := u.ctr.tally.full.Load(); full != 1 {
+	if full := u.tally.full.Load(); full != 1 {
 		t.Errorf("%d full handshakes, want only the first", full)
 	}
 }
@@ -100,8 +100,8 @@ func TestKeepalive(t *testing.T) {
 	u := rt.upstreams[0]
 	waitFor(t, "a connection", func() bool { return openConns(u) == 1 })
 	time.Sleep(time.Second)
-	if st := ls.ups[0].Stats(); st.Conns != 1 || u.ctr.tally.reconnects.Load() != 0 {
-		t.Errorf("idle connection was not kept alive: lab accepted %d, %d reconnects", st.Conns, u.ctr.tally.reconnects.Load())
+	if st := ls.ups[0].Stats(); st.Conns != 1 || u.tally.reconnects.Load() != 0 {
+		t.Errorf("idle connection was not kept alive: lab accepted %d, %d reconnects", st.Conns, u.tally.reconnects.Load())
 	}
 	mustNoError(t, rt, "ka.example.com.")
 }
@@ -125,7 +125,7 @@ func TestResendAfterReset(t *testing.T) {
 	if n := ls.ups[0].Count("resend.example.com."); n != 2 {
 		t.Errorf("upstream saw the query %d times, want 2 (sent, re-sent)", n)
 	}
-	if rt.upstreams[0].ctr.tally.reconnects.Load() == 0 {
+	if rt.upstreams[0].tally.reconnects.Load() == 0 {
 		t.Error("no reconnect counted")
 	}
 }
@@ -138,6 +138,6 @@ func TestHalfOpen(t *testing.T) {
 	mustNoError(t, rt, "ho.example.com.")
 	u := rt.upstreams[0]
 	waitFor(t, "a half-open connection replaced", func() bool {
-		return testutil.ToFloat64(errorCount.WithLabelValues(rt.server, u.name, kindHalfOpen)) > 0 && u.ctr.tally.reconnects.Load() > 0
+		return testutil.ToFloat64(errorCount.WithLabelValues(rt.server, u.name, kindHalfOpen)) > 0 && u.tally.reconnects.Load() > 0
 	})
 }

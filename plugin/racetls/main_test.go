@@ -69,6 +69,10 @@ func startRT(t testing.TB, corefile string) *RaceTLS {
 	}
 	rt.Next = test.ErrorHandler()
 	rt.server = fmt.Sprintf("test%d://%s", serverSeq.Add(1), t.Name())
+	// The tests read the stats table's tally, which is off unless stats is set.
+	for _, u := range rt.upstreams {
+		u.tally = new(tally)
+	}
 	if err := rt.OnStartup(); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,7 @@ func startRT(t testing.TB, corefile string) *RaceTLS {
 		waitFor(t, "the first dial to "+u.name, func() bool {
 			u.mu.Lock()
 			defer u.mu.Unlock()
-			return u.ctr.tally.full.Load()+u.ctr.tally.resumed.Load() >= uint64(rt.opts.conns) || u.dialErr != nil
+			return u.tally.full.Load()+u.tally.resumed.Load() >= uint64(rt.opts.conns) || u.dialErr != nil
 		})
 	}
 	return rt

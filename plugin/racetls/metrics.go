@@ -95,18 +95,19 @@ const (
 	kindDial     = "dial"       // a failed dial or TLS handshake
 )
 
-// counters holds one upstream's metric children, resolved once at startup so
-// that the query path does no label lookups, and the tally behind the stats table.
+// counters holds one upstream's metric children for one server label, resolved
+// once per label so that the query path does no label lookups, and the upstream's
+// tally behind the stats table (nil when the table is off: no work per reply).
 type counters struct {
 	queries, wins, late, reconnects prometheus.Counter
 	full, resumed                   prometheus.Counter
 	inflight, conns                 prometheus.Gauge
 	duration                        prometheus.Observer
 	server, to                      string
-	tally                           tally
+	t                               *tally
 }
 
-func newCounters(server, to string) *counters {
+func newCounters(server, to string, t *tally) *counters {
 	return &counters{
 		queries:    queryCount.WithLabelValues(server, to),
 		wins:       winCount.WithLabelValues(server, to),
@@ -119,30 +120,97 @@ func newCounters(server, to string) *counters {
 		duration:   replyDuration.WithLabelValues(server, to),
 		server:     server,
 		to:         to,
+		t:          t,
 	}
 }
 
-func (c *counters) query()     { c.queries.Inc(); c.tally.queries.Add(1) }
-func (c *counters) win()       { c.wins.Inc(); c.tally.wins.Add(1) }
-func (c *counters) lateReply() { c.late.Inc(); c.tally.late.Add(1) }
-func (c *counters) reconnect() { c.reconnects.Inc(); c.tally.reconnects.Add(1) }
+func (c *counters) query() {
+	c.queries.Inc()
+	if c.t != nil {
+		c.t.queries.Add(1)
+	}
+}
+
+func (c *counters) win() {
+	c.wins.Inc()
+	if c.t != nil {
+		c.t.wins.Add(1)
+	}
+}
+
+func (c *counters) lateReply() {
+	c.late.Inc()
+	if c.t != nil {
+		c.t.late.Add(1)
+	}
+}
+
+func (c *counters) reconnect() {
+	c.reconnects.Inc()
+	if c.t != nil {
+		c.t.reconnects.Add(1)
+	}
+}
 
 func (c *counters) errorf(kind string) {
 	errorCount.WithLabelValues(c.server, c.to, kind).Inc()
-	c.tally.errors.Add(1)
+	if c.t != nil {
+		c.t.errors.Add(1)
+	}
 }
 
 func (c *counters) handshake(resumed bool) {
 	if resumed {
 		c.resumed.Inc()
-		c.tally.resumed.Add(1)
+	} else {
+		c.full.Inc()
+	}
+	if c.t == nil {
 		return
 	}
-	c.full.Inc()
-	c.tally.full.Add(1)
+	if resumed {
+		c.t.resumed.Add(1)
+	} else {
+		c.t.full.Add(1)
+	}
 }
 
 func (c *counters) reply(rtt time.Duration) {
 	c.duration.Observe(rtt.Seconds())
-	c.tally.observe(rtt)
+	if c.t != nil {
+		c.t.observe(rtt)
+	}
+}
+
+// forServer returns the upstream's counters under the server label of a request:
+// a query that came over the Unix socket counts under unix://..., as in CoreDNS's
+// own metrics. An empty label is the block's.
+func (u *upstream) forServer(server string) *counters {
+	if server == "" || server == u.ctr.server {
+		return u.ctr
+	}
+	if m := u.byServer.Load(); m != nil {
+		if c, ok := (*m)[server]; ok {
+			return c
+		}
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old := u.byServer.Load()
+	if old != nil {
+		if c, ok := (*old)[server]; ok {
+			return c
+		}
+	}
+	// Copy on write: readers look labels up without the lock.
+	m := make(map[string]*counters, 1)
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	c := newCounters(server, u.name, u.tally)
+	m[server] = c
+	u.byServer.Store(&m)
+	return c
 }

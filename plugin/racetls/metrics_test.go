@@ -20,7 +20,7 @@ func TestMetrics(t *testing.T) {
 		mustNoError(t, rt, fmt.Sprintf("m%d.example.com.", i))
 	}
 	fast, slow := rt.upstreams[0], rt.upstreams[1]
-	waitFor(t, "the slow upstream's late replies", func() bool { return slow.ctr.tally.late.Load() == 5 })
+	waitFor(t, "the slow upstream's late replies", func() bool { return slow.tally.late.Load() == 5 })
 
 	want := map[string]bool{}
 	for _, n := range []string{"queries_total", "wins_total", "late_replies_total", "errors_total", "reply_duration_seconds",

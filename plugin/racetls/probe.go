@@ -32,7 +32,7 @@ func (c *conn) probe() {
 	buf := make([]byte, 2+len(probeQuery))
 	binary.BigEndian.PutUint16(buf, uint16(len(probeQuery)))
 	copy(buf[2:], probeQuery)
-	c.send(&call{buf: buf, qlen: probeQlen, deadline: time.Now().Add(c.u.opts.timeout)})
+	c.send(&call{buf: buf, qlen: probeQlen, ctr: c.u.ctr, deadline: time.Now().Add(c.u.opts.timeout)})
 }
 
 // probeReply adopts the server's idle timeout (RFC 7828 §3.3.2): probe at

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coredns/coredns/request"
+
 	"github.com/miekg/dns"
 )
 
@@ -18,6 +20,7 @@ var (
 // result is one upstream's outcome for one race: a reply or an error.
 type result struct {
 	u     *upstream
+	ctr   *counters // the call's
 	msg   []byte
 	rcode int
 	err   error
@@ -78,18 +81,21 @@ func failRank(rc int) int {
 	return 1
 }
 
-// resolve races the query r over the upstreams and returns the winning reply,
-// or the best failure reply when nothing won before the deadline.
-func (rt *RaceTLS) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, error) {
+// resolve races the query r over the upstreams and returns the winning reply and
+// its upstream, or the best failure reply when nothing won before the deadline.
+// Metrics count under server, the request's server label.
+func (rt *RaceTLS) resolve(ctx context.Context, state request.Request, server string) (*dns.Msg, *upstream, error) {
+	r := state.Req
 	// Packed once; every upstream gets a copy with its connection's ID.
 	q, err := r.Pack()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	qlen, err := questionLen(q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	taps := rt.taps()
 	now := time.Now()
 	deadline := now.Add(rt.opts.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -109,11 +115,15 @@ func (rt *RaceTLS) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, error) {
 			buf := make([]byte, 2+len(q))
 			binary.BigEndian.PutUint16(buf, uint16(len(q)))
 			copy(buf[2:], q)
-			if err := u.send(&call{buf: buf, qlen: qlen, rs: rs, deadline: deadline}); err != nil {
-				u.ctr.errorf(sendKind(err))
+			ctr := u.forServer(server)
+			if err := u.send(&call{buf: buf, qlen: qlen, rs: rs, ctr: ctr, deadline: deadline}); err != nil {
+				ctr.errorf(sendKind(err))
 				continue
 			}
-			u.ctr.query()
+			ctr.query()
+			if taps != nil {
+				tapQuery(ctx, taps, u, state, q, time.Now())
+			}
 			outstanding++
 			return true
 		}
@@ -142,13 +152,16 @@ func (rt *RaceTLS) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, error) {
 		select {
 		case res := <-rs.ch:
 			outstanding--
+			if taps != nil && res.err == nil {
+				tapReply(ctx, taps, res.u, state, res.msg, now)
+			}
 			if res.err == nil && isWinner(res.rcode) {
 				m := new(dns.Msg)
 				if m.Unpack(res.msg) == nil {
-					res.u.ctr.win()
-					return m, nil
+					res.ctr.win()
+					return m, res.u, nil
 				}
-				res.u.ctr.errorf(kindGarbage)
+				res.ctr.errorf(kindGarbage)
 			} else if res.err == nil && (best == nil || failRank(res.rcode) > failRank(best.rcode)) {
 				best = &res
 			}
@@ -174,15 +187,15 @@ func (rt *RaceTLS) resolve(ctx context.Context, r *dns.Msg) (*dns.Msg, error) {
 	return bestFailure(best)
 }
 
-func bestFailure(best *result) (*dns.Msg, error) {
+func bestFailure(best *result) (*dns.Msg, *upstream, error) {
 	if best == nil {
-		return nil, errNoReply
+		return nil, nil, errNoReply
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(best.msg); err != nil {
-		return nil, errNoReply
+		return nil, nil, errNoReply
 	}
-	return m, nil
+	return m, best.u, nil
 }
 
 func sendKind(err error) string {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
 
@@ -57,7 +59,7 @@ func FuzzResolve(f *testing.F) {
 		}
 		resolved, closed := make(chan struct{}), make(chan struct{})
 		go func() {
-			got.m, got.err = rt.resolve(context.Background(), fq.msg())
+			got.m, _, got.err = rt.resolve(context.Background(), request.Request{W: &test.ResponseWriter{}, Req: fq.msg()}, "")
 			close(resolved)
 		}()
 		go func() {
@@ -143,7 +145,7 @@ func FuzzResolve(f *testing.F) {
 
 		var wins uint64
 		for i, u := range rt.upstreams {
-			tl := &u.ctr.tally
+			tl := u.tally
 			wins += tl.wins.Load()
 			if tl.late.Load() > 1 {
 				t.Errorf("upstream %d: %d late replies to one query", i, tl.late.Load())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestWinnerFastest(t *testing.T) {
 	}
 	var wins [3]uint64
 	for i, u := range rt.upstreams {
-		wins[i] = u.ctr.tally.wins.Load()
+		wins[i] = u.tally.wins.Load()
 	}
 	if wins[0]+wins[1]+wins[2] != n || wins[0] <= wins[1]+wins[2] {
 		t.Errorf("wins 5ms/20ms/50ms = %v, want most for the 5 ms upstream", wins)
@@ -34,7 +35,7 @@ func TestWinnerFastest(t *testing.T) {
 			t.Errorf("upstream %d saw w0 %d times", i, got)
 		}
 	}
-	waitFor(t, "late replies of the 50 ms upstream", func() bool { return rt.upstreams[2].ctr.tally.late.Load() > 0 })
+	waitFor(t, "late replies of the 50 ms upstream", func() bool { return rt.upstreams[2].tally.late.Load() > 0 })
 }
 
 func TestServfailLoses(t *testing.T) {
@@ -45,10 +46,10 @@ func TestServfailLoses(t *testing.T) {
 	for i := range 10 {
 		mustNoError(t, rt, fmt.Sprintf("s%d.example.com.", i))
 	}
-	if w := rt.upstreams[1].ctr.tally.wins.Load(); w != 10 {
+	if w := rt.upstreams[1].tally.wins.Load(); w != 10 {
 		t.Errorf("20 ms NOERROR upstream won %d of 10", w)
 	}
-	if w := rt.upstreams[0].ctr.tally.wins.Load(); w != 0 {
+	if w := rt.upstreams[0].tally.wins.Load(); w != 0 {
 		t.Errorf("SERVFAIL upstream won %d", w)
 	}
 }
@@ -189,14 +190,14 @@ func TestKFastest(t *testing.T) {
 	}
 	var q uint64
 	for _, u := range rt.upstreams {
-		q += u.ctr.tally.queries.Load()
+		q += u.tally.queries.Load()
 	}
 	if q > 2*n {
 		t.Errorf("%d upstream queries for %d client queries, want <= %d", q, n, 2*n)
 	}
 	// Once measured (its first reply or probe), the slowest is left out.
-	if rt.upstreams[2].ctr.tally.queries.Load() > 5 {
-		t.Errorf("100 ms upstream asked %d times", rt.upstreams[2].ctr.tally.queries.Load())
+	if rt.upstreams[2].tally.queries.Load() > 5 {
+		t.Errorf("100 ms upstream asked %d times", rt.upstreams[2].tally.queries.Load())
 	}
 }
 
@@ -214,12 +215,26 @@ func TestHedge(t *testing.T) {
 	}
 }
 
-// TestHedgeEscalates: a silent best upstream makes the hedge ask the next.
+// TestHedgeEscalates: a silent best upstream makes the hedge ask the next. The silent
+// one is ranked first for every query, so that each answer needs the escalation: without
+// it the query waits in silence until its deadline and fails.
 func TestHedgeEscalates(t *testing.T) {
 	ls := newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}}, lab.Config{Latency: fixed(2 * time.Millisecond)})
-	rt := startRT(t, ls.corefile("hedge 30ms"))
+	rt := startRT(t, ls.corefile("hedge 30ms\n timeout 1s"))
+	silent, good := rt.upstreams[0], rt.upstreams[1]
 	for i := range 5 {
-		mustNoError(t, rt, fmt.Sprintf("he%d.example.com.", i))
+		silent.ewma.Store(math.Float64bits(float64(time.Millisecond)))
+		good.ewma.Store(math.Float64bits(float64(50 * time.Millisecond)))
+		name := fmt.Sprintf("he%d.example.com.", i)
+		if !mustNoError(t, rt, name) {
+			continue
+		}
+		if a, b := ls.ups[0].Count(name), ls.ups[1].Count(name); a != 1 || b != 1 {
+			t.Errorf("%s: silent upstream asked %d times, next one %d; want 1 and 1", name, a, b)
+		}
+	}
+	if w := good.tally.wins.Load(); w != 5 {
+		t.Errorf("the answering upstream won %d of 5", w)
 	}
 }
 

@@ -19,6 +19,9 @@ import (
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/dnstap"
+	"github.com/coredns/coredns/plugin/metadata"
+	"github.com/coredns/coredns/plugin/metrics"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/coredns/coredns/request"
 
@@ -49,10 +52,11 @@ type RaceTLS struct {
 	upstreams []*upstream
 	opts      options
 
-	server  string // the server label of the metrics
-	stop    chan struct{}
-	wg      sync.WaitGroup
-	started atomic.Bool // between OnStartup and OnShutdown
+	server     string // the block's server label: connection metrics, requests without a server
+	tapPlugins []*dnstap.Dnstap
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	started    atomic.Bool // between OnStartup and OnShutdown
 }
 
 var errNotStarted = errors.New("not started")
@@ -95,10 +99,11 @@ func (rt *RaceTLS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if !rt.started.Load() {
 		return dns.RcodeServerFailure, plugin.Error(rt.Name(), errNotStarted)
 	}
-	ret, err := rt.resolve(ctx, r)
+	ret, u, err := rt.resolve(ctx, state, metrics.WithServer(ctx))
 	if err != nil {
 		return dns.RcodeServerFailure, plugin.Error(rt.Name(), err)
 	}
+	metadata.SetValueFunc(ctx, "racetls/upstream", func() string { return u.name })
 	// The client gets its own ID and question, 0x20 case included.
 	ret.Id = r.Id
 	ret.Question = append(ret.Question[:0], r.Question...)

@@ -9,10 +9,16 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/dnstap"
 	pkgtls "github.com/coredns/coredns/plugin/pkg/tls"
 )
 
-func init() { plugin.Register("racetls", setup) }
+func init() {
+	plugin.Register("racetls", setup)
+	// Like forward, racetls passes queries of any class upstream: the server
+	// refuses classes other than IN unless a plugin of the block asks otherwise.
+	dnsserver.EnableChaos["racetls"] = struct{}{}
+}
 
 func setup(c *caddy.Controller) error {
 	rt, err := parse(c)
@@ -26,6 +32,11 @@ func setup(c *caddy.Controller) error {
 	})
 	c.OnStartup(func() error {
 		rt.server = serverLabel(cfg)
+		if h := cfg.Handler("dnstap"); h != nil {
+			if t, ok := h.(*dnstap.Dnstap); ok {
+				rt.setTaps(t)
+			}
+		}
 		return rt.OnStartup()
 	})
 	c.OnShutdown(rt.OnShutdown)

@@ -68,7 +68,10 @@ func (rt *RaceTLS) statsTable() string {
 	fmt.Fprintf(&b, "%-28s %9s %9s %6s %9s %9s %9s %7s %6s %7s %5s %5s\n",
 		"upstream", "queries", "wins", "win%", "ewma", "p50", "p99", "errors", "late", "reconn", "resum", "conns")
 	for _, u := range rt.upstreams {
-		t := &u.ctr.tally
+		t := u.tally
+		if t == nil {
+			t = new(tally)
+		}
 		q, w := t.queries.Load(), t.wins.Load()
 		pct := 0.0
 		if q > 0 {

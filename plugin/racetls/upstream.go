@@ -22,7 +22,9 @@ type upstream struct {
 	name      string // the metrics' to label: tls://IP:port
 	tlsConfig *tls.Config
 	opts      *options
-	ctr       *counters
+	ctr       *counters // under the block's server label: connections, probes
+	tally     *tally    // behind the stats table; nil when it is off
+	byServer  atomic.Pointer[map[string]*counters]
 
 	mu          sync.Mutex
 	conns       []*conn
@@ -33,9 +35,10 @@ type upstream struct {
 	changed     chan struct{} // closed and replaced when a connection or a slot frees up
 	stopped     bool
 
-	waiters atomic.Int32
-	ewma    atomic.Uint64 // float64 nanoseconds
-	asked   atomic.Int64  // unix nanoseconds of the first query or probe sent, until the first reply
+	answered atomic.Bool // a reply was read since start: readiness
+	waiters  atomic.Int32
+	ewma     atomic.Uint64 // float64 nanoseconds
+	asked    atomic.Int64  // unix nanoseconds of the first query or probe sent, until the first reply
 
 	kick chan struct{}
 	stop chan struct{}
@@ -56,7 +59,10 @@ func newUpstream(addr string, tc *tls.Config, opts *options) *upstream {
 
 // start dials the upstream's connections in the background and keeps them up.
 func (u *upstream) start(server string) {
-	u.ctr = newCounters(server, u.name)
+	if u.tally == nil && u.opts.stats > 0 {
+		u.tally = new(tally)
+	}
+	u.ctr = newCounters(server, u.name, u.tally)
 	u.wg.Add(1)
 	go u.run()
 }
@@ -171,13 +177,14 @@ func (u *upstream) dial(maintain bool) error {
 	}
 	c := newConn(u, t)
 	u.conns = append(u.conns[:len(u.conns):len(u.conns)], c) // copy on write, see connDown
-	u.wg.Add(2)
+	u.wg.Add(3)
 	u.mu.Unlock()
 
 	u.ctr.handshake(t.ConnectionState().DidResume)
 	u.ctr.conns.Inc()
 	go func() { defer u.wg.Done(); c.readLoop() }()
 	go func() { defer u.wg.Done(); c.watchdog() }()
+	go func() { defer u.wg.Done(); c.writeLoop() }()
 	u.broadcast()
 	return nil
 }
@@ -228,6 +235,9 @@ func (u *upstream) pick() *conn {
 	}
 	return best
 }
+
+// datagram reports whether the upstream's transport runs over UDP.
+func (u *upstream) datagram() bool { return false }
 
 // down reports whether the upstream has no connection and its last dial failed.
 func (u *upstream) down() bool {
@@ -292,11 +302,11 @@ func (u *upstream) sendWait(cl *call) {
 		select {
 		case <-ch:
 		case <-t.C:
-			u.ctr.errorf(kindConn)
-			cl.rs.deliver(result{u: u, err: errTimeout})
+			cl.ctr.errorf(kindConn)
+			cl.rs.deliver(result{u: u, ctr: cl.ctr, err: errTimeout})
 			return
 		case <-u.stop:
-			cl.rs.deliver(result{u: u, err: errClosed})
+			cl.rs.deliver(result{u: u, ctr: cl.ctr, err: errClosed})
 			return
 		}
 	}

@@ -1,0 +1,75 @@
+package racetls
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/coredns/coredns/plugin/dnstap"
+	"github.com/coredns/coredns/plugin/dnstap/msg"
+	"github.com/coredns/coredns/request"
+
+	tap "github.com/dnstap/golang-dnstap"
+)
+
+// setTaps adopts the block's dnstap plugins, as forward does at startup.
+func (rt *RaceTLS) setTaps(t *dnstap.Dnstap) {
+	for t != nil {
+		rt.tapPlugins = append(rt.tapPlugins, t)
+		t, _ = t.Next.(*dnstap.Dnstap)
+	}
+}
+
+func (rt *RaceTLS) taps() []*dnstap.Dnstap { return rt.tapPlugins }
+
+// tapAddr is the upstream's address as dnstap records it: TCP for stream
+// transports, UDP for datagram ones (DoQ runs over UDP).
+func tapAddr(u *upstream) net.Addr {
+	ap, err := netip.ParseAddrPort(u.addr)
+	if err != nil {
+		return nil
+	}
+	ip, port := net.IP(ap.Addr().AsSlice()), int(ap.Port())
+	if u.datagram() {
+		return &net.UDPAddr{IP: ip, Port: port}
+	}
+	return &net.TCPAddr{IP: ip, Port: port}
+}
+
+// tapQuery sends a FORWARDER_QUERY message for the query q asked of u, as
+// forward's toDnstap does for each upstream it tries.
+func tapQuery(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, state request.Request, q []byte, start time.Time) {
+	ta := tapAddr(u)
+	for _, t := range taps {
+		m := new(tap.Message)
+		msg.SetQueryTime(m, start)
+		if ta != nil {
+			msg.SetResponseAddress(m, ta)
+		}
+		if t.IncludeRawMessage {
+			m.QueryMessage = q
+		}
+		msg.SetType(m, tap.Message_FORWARDER_QUERY)
+		t.TapMessageWithMetadata(ctx, m, state)
+	}
+}
+
+// tapReply sends a FORWARDER_RESPONSE message for the reply r of u, read during
+// the race (winners and losers; late replies have no request left to tap for).
+func tapReply(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, state request.Request, r []byte, start time.Time) {
+	ta := tapAddr(u)
+	for _, t := range taps {
+		m := new(tap.Message)
+		msg.SetQueryTime(m, start)
+		msg.SetResponseTime(m, time.Now())
+		if ta != nil {
+			msg.SetResponseAddress(m, ta)
+		}
+		if t.IncludeRawMessage {
+			m.ResponseMessage = r
+		}
+		msg.SetType(m, tap.Message_FORWARDER_RESPONSE)
+		t.TapMessageWithMetadata(ctx, m, state)
+	}
+}
