@@ -69,7 +69,6 @@ func (e *entry) withTTL(ttl uint32) *entry {
 		key: e.key, hash: e.hash,
 		msg: e.msg, ttls: e.ttls, qEnd: e.qEnd, ad: e.ad,
 		class: e.class, rcode: e.rcode, stored: e.stored, ttl: ttl, size: e.size,
-		view: e.view,
 	}
 	n.hits.Store(e.hits.Load())
 	n.lastHit.Store(e.lastHit.Load())

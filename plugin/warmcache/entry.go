@@ -43,7 +43,7 @@ type entry struct {
 	ttl    uint32
 	size   int64 // bytes accounted against max_bytes
 
-	view *dns.Msg // what log and prometheus see on a hit; built once here, read-only
+	origin atomic.Uint32 // index of a request context the sweeper refreshes with (origins.go), 0 for none
 
 	hits     atomic.Int64 // requests answered by this key (misses included) since it was last quiet
 	lastHit  atomic.Int64 // unix nanoseconds
@@ -81,11 +81,6 @@ func newEntry(k key, h uint64, m *dns.Msg, cl class, ttl uint32, now time.Time) 
 		key: k, hash: h,
 		msg: buf, ttls: l.TTLs, qEnd: l.QEnd, ad: m.AuthenticatedData,
 		class: cl, rcode: m.Rcode, stored: now.UnixNano(), ttl: ttl,
-	}
-	// The view is unpacked from our own bytes so that it shares nothing with m.
-	view := new(dns.Msg)
-	if view.Unpack(buf) == nil {
-		e.view = view
 	}
 	e.size = int64(2*len(buf)+2*len(e.ttls)+len(k.name)) + entryOverhead
 	return e

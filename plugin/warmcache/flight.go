@@ -13,8 +13,7 @@ import (
 // call is one query through the rest of the chain that any number of requests wait for.
 type call struct {
 	done  chan struct{}
-	e     *entry   // the entry inserted from the response, if it was cacheable
-	msg   *dns.Msg // the response when it was not cached
+	e     *entry // the entry inserted from the response, if it was cacheable
 	rcode int
 	err   error
 }
@@ -47,9 +46,12 @@ func (f *flights) finish(k key, c *call) {
 	close(c.done)
 }
 
-// miss answers r through the rest of the chain, sharing one upstream query among all the
-// requests for the same key that arrive while it is in flight. old is the expired entry
-// for r, if any: its popularity carries over.
+// miss answers r through the rest of the chain. Requests for the same key that arrive
+// while one is in flight wait for it and are answered from the entry it caches, as a hit
+// a moment later would be; when its reply was not cached (truncated, REFUSED, a failure),
+// each goes down the chain itself, as it would through cache, since that reply may depend
+// on more than the key (the transport, the client's buffer size, its EDNS options). old
+// is the expired entry for r, if any: its popularity carries over.
 func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, h uint64, m *serverMetrics, old *entry) (int, error) {
 	q := r.Question[0]
 	k := makeKey(q.Name, q.Qtype, q.Qclass, opt != nil && opt.Do(), r.CheckingDisabled)
@@ -59,62 +61,68 @@ func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, 
 		if old != nil && old.key == k {
 			hits += old.hits.Load()
 		}
-		c.resolve(ctx, w, r, k, h, cl, hits, c.now().UnixNano())
-	} else {
-		m.coalesced.Inc()
-		select {
-		case <-cl.done:
-		case <-ctx.Done():
-			return dns.RcodeServerFailure, ctx.Err()
-		}
-		if cl.e != nil {
-			cl.e.hit(c.now().UnixNano())
-		}
+		cw := c.resolve(ctx, w, r, k, h, cl, hits, c.now().UnixNano())
+		return c.answer(w, r, opt, cl, cw.msg)
 	}
-	return c.answer(w, r, opt, cl)
+	m.coalesced.Inc()
+	select {
+	case <-cl.done:
+	case <-ctx.Done():
+		return dns.RcodeServerFailure, ctx.Err()
+	}
+	e := cl.e
+	if e == nil {
+		return c.next(ctx, w, r)
+	}
+	now := c.now().UnixNano()
+	e.hit(now)
+	c.write(ctx, w, r, opt, e, uint32(max(e.remaining(now), 0))) // #nosec G115 -- 0 <= ttl <= e.ttl
+	return dns.RcodeSuccess, nil
 }
 
 // resolve runs req through the rest of the chain for call cl and caches the response.
 // w supplies the client's addresses and may be nil. hits and lastHit are the popularity
-// the new entry starts with.
-func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.Msg, k key, h uint64, cl *call, hits, lastHit int64) {
+// the new entry starts with. It returns the writer that captured the response.
+func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.Msg, k key, h uint64, cl *call, hits, lastHit int64) *captureWriter {
 	defer c.flights.finish(k, cl)
 	cw := &captureWriter{ResponseWriter: w}
-	cl.rcode, cl.err = plugin.NextOrFailure(c.Name(), c.Next, ctx, cw, req)
+	cl.rcode, cl.err = c.next(ctx, cw, req)
 	now := c.now()
 	switch {
 	case cw.msg != nil:
 		if e := c.insert(k, h, cw.msg, now, hits, lastHit); e != nil {
 			cl.e = e
-		} else {
-			cl.msg = cw.msg
+			if o := c.origins.of(ctx); o > 0 {
+				e.origin.Store(o)
+			}
 		}
 	case !plugin.ClientWrite(cl.rcode) && ctx.Err() == nil && c.failttl > 0:
 		// The chain failed without an answer (an upstream timeout, say). Remember that
 		// briefly, so that clients retrying do not each wait for the upstream again. The
-		// clients of this call get the error itself, for the errors plugin to see.
+		// client gets the error itself, for the errors plugin to see.
 		fail := new(dns.Msg)
 		fail.SetRcode(req, dns.RcodeServerFailure)
 		fail.RecursionAvailable = true
 		c.insert(k, h, fail, now, hits, lastHit)
 	}
+	return cw
 }
 
-// answer writes the outcome of cl to the client as a reply to r.
-func (c *WarmCache) answer(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, cl *call) (int, error) {
+// answer writes the reply the chain gave the leader of cl, res, to its client with
+// WriteMsg, as cache does: every TTL set to the entry's, and AD only for a client that
+// asked for it. Without a reply it returns what the chain returned.
+func (c *WarmCache) answer(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, cl *call, res *dns.Msg) (int, error) {
+	if res == nil {
+		return cl.rcode, cl.err
+	}
+	res = res.Copy()
 	if e := cl.e; e != nil {
-		ttl := max(e.remaining(c.now().UnixNano()), 0)
-		c.write(w, r, opt, e, uint32(ttl)) // #nosec G115 -- 0 <= ttl <= e.ttl
-		return dns.RcodeSuccess, nil
+		setTTLs(res, e.ttl)
 	}
-	if cl.msg != nil {
-		// Not cacheable (truncated, REFUSED, TTL 0, ...): each client gets its own copy.
-		res := cl.msg.Copy()
-		res.Id = r.Id
-		res.Question = append(res.Question[:0:0], r.Question...)
-		w.WriteMsg(res)
-		return dns.RcodeSuccess, nil
+	if !(opt != nil && opt.Do()) && !r.AuthenticatedData {
+		res.AuthenticatedData = false
 	}
+	w.WriteMsg(res)
 	return cl.rcode, cl.err
 }
 

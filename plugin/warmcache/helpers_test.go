@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/plugin/pkg/proxy"
 	"github.com/coredns/coredns/plugin/pkg/transport"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/coredns/coredns/request"
 	"github.com/dnscache/dnscache/test/lab"
 
 	"github.com/miekg/dns"
@@ -114,7 +115,9 @@ func query(t *testing.T, c *WarmCache, w *recorder, name string, qtype uint16, e
 	for _, f := range edit {
 		f(r)
 	}
-	if _, err := c.ServeDNS(context.Background(), w, r); err != nil {
+	// The server wraps every writer in a ScrubWriter, which adds the OPT record and
+	// truncates replies written with WriteMsg.
+	if _, err := c.ServeDNS(context.Background(), request.NewScrubWriter(r, w), r); err != nil {
 		t.Fatalf("ServeDNS(%s): %v", name, err)
 	}
 	m := w.reply(t)

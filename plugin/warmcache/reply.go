@@ -1,6 +1,7 @@
 package warmcache
 
 import (
+	"context"
 	"encoding/binary"
 
 	"github.com/coredns/coredns/plugin/pkg/edns"
@@ -16,56 +17,107 @@ const optLen = 11
 
 // Header flag bits in bytes 2 and 3 (RFC 1035 §4.1.1, RFC 4035 §3.2).
 const (
-	flagTC = 0x02 // byte 2
+	flagQR = 0x80 // byte 2
+	flagAA = 0x04 // byte 2
 	flagRD = 0x01 // byte 2
+	flagRA = 0x80 // byte 3
 	flagAD = 0x20 // byte 3
 	flagCD = 0x10 // byte 3
 )
 
-// render returns e as a reply to r with every TTL set to ttl. opt is r's OPT record
-// or nil, limit the largest reply the client accepts (0 for no limit).
-func (e *entry) render(r *dns.Msg, opt *dns.OPT, ttl uint32, limit int) []byte {
+// A hit is the reply cache would send: the request's ID, opcode, RD, CD and question
+// (SetReply), the stored AA, RA and rcode, AD only for a client that asked for it with DO
+// or AD (RFC 6840 §5.7, §5.8), every TTL set to what is left, and, for an EDNS client, the
+// OPT record CoreDNS's ScrubWriter makes from the request's (request.SizeAndDo). render
+// builds those bytes without unpacking anything; reply builds the same reply as a *dns.Msg
+// for the chains that need one.
+
+// render returns e as a reply to r with every TTL set to ttl, or false when raw bytes
+// can't be the exact reply: the request carries EDNS options (which SizeAndDo filters
+// and echoes), or the reply does not fit limit, the largest reply the client accepts (0
+// for no limit), so that it must be truncated as ScrubWriter truncates.
+func (e *entry) render(r *dns.Msg, opt *dns.OPT, ttl uint32, limit int) ([]byte, bool) {
 	n, extra := len(e.msg), 0
 	if opt != nil {
+		if len(opt.Option) > 0 {
+			return nil, false
+		}
 		extra = optLen
+	}
+	if limit > 0 && n+extra > limit {
+		return nil, false
 	}
 	buf := make([]byte, n, n+extra)
 	copy(buf, e.msg)
 	binary.BigEndian.PutUint16(buf, r.Id)
 
-	// RD and CD are copied from the request (RFC 1035 §4.1.1, RFC 4035 §3.2.2). AD is kept
-	// only when the client asked for it with DO or AD (RFC 6840 §5.7, §5.8), as cache does.
-	buf[2] &^= flagRD
+	b2 := flagQR | byte(r.Opcode&0xF)<<3 | buf[2]&flagAA
 	if r.RecursionDesired {
-		buf[2] |= flagRD
+		b2 |= flagRD
 	}
-	buf[3] &^= flagAD | flagCD
-	if e.ad && (e.key.do || r.AuthenticatedData) {
-		buf[3] |= flagAD
-	}
+	b3 := buf[3]&(flagRA|0x0F) | e.adFor(r, opt)
 	if r.CheckingDisabled {
-		buf[3] |= flagCD
+		b3 |= flagCD
 	}
-	wire.CopyCase(buf, wire.HeaderLen, r.Question[0].Name)
+	buf[2], buf[3] = b2, b3
+
+	// The question exactly as the client sent it, 0x20 case and escaped bytes included.
+	if !wire.CopyCase(buf, wire.HeaderLen, r.Question[0].Name) {
+		end, err := dns.PackDomainName(r.Question[0].Name, buf, wire.HeaderLen, nil, false)
+		if err != nil || end != e.qEnd-4 {
+			return nil, false
+		}
+	}
 	wire.PatchTTLs(buf, e.ttls, ttl)
 
-	if limit > 0 && n+extra > limit {
-		// Too large for the client's UDP buffer: send the question with TC set and no
-		// records, so that the client retries over TCP (RFC 1035 §4.2.1, RFC 2181 §9).
-		buf = buf[:e.qEnd]
-		buf[2] |= flagTC
-		clear(buf[6:12])
-	}
 	if opt != nil {
-		var flags byte
-		if opt.Do() {
-			flags = 0x80
-		}
-		buf = append(buf, 0, 0, 41, udpSize>>8, udpSize&0xFF, 0, 0, flags, 0, 0, 0)
+		size := opt.UDPSize()
+		// RFC 6891 §6.1.3: version 0 and no extended RCODE; the request's DO (and the rest
+		// of its upper flag byte) kept, as SizeAndDo keeps them.
+		buf = append(buf, 0, 0, 41, byte(size>>8), byte(size), 0, 0, byte(opt.Hdr.Ttl>>8), 0, 0, 0)
 		arcount := binary.BigEndian.Uint16(buf[10:])
 		binary.BigEndian.PutUint16(buf[10:], arcount+1)
 	}
-	return buf
+	return buf, true
+}
+
+// adFor returns the AD bit of e's reply to r.
+func (e *entry) adFor(r *dns.Msg, opt *dns.OPT) byte {
+	if e.ad && ((opt != nil && opt.Do()) || r.AuthenticatedData) {
+		return flagAD
+	}
+	return 0
+}
+
+// reply returns e as a reply to r with every TTL set to ttl, for WriteMsg. The writer below
+// adds the OPT record and truncates, as it does for cache.
+func (e *entry) reply(r *dns.Msg, opt *dns.OPT, ttl uint32) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	if err := m.Unpack(e.msg); err != nil {
+		return nil, err
+	}
+	m.Id = r.Id
+	m.Opcode = r.Opcode
+	m.RecursionDesired = r.RecursionDesired
+	m.CheckingDisabled = r.CheckingDisabled
+	m.AuthenticatedData = e.adFor(r, opt) != 0
+	m.Zero = false
+	m.Truncated = false
+	m.Compress = false
+	m.Question = []dns.Question{r.Question[0]}
+	setTTLs(m, ttl)
+	return m, nil
+}
+
+// setTTLs gives every record of m but OPT the TTL ttl.
+func setTTLs(m *dns.Msg, ttl uint32) {
+	for _, s := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range s {
+			if rr.Header().Rrtype != dns.TypeOPT {
+				rr.Header().Ttl = ttl
+			}
+		}
+	}
 }
 
 // sizeLimit returns the largest reply the client of w accepts, 0 meaning no limit (TCP).
@@ -82,13 +134,32 @@ func sizeLimit(w dns.ResponseWriter, opt *dns.OPT) int {
 	return int(edns.Size(proto, size))
 }
 
-// write sends e to the client as a reply to r with every TTL set to ttl, and makes the
-// wrapping log and prometheus recorders see e's rcode.
-func (c *WarmCache) write(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry, ttl uint32) error {
-	buf := e.render(r, opt, ttl, sizeLimit(w, opt))
-	_, err := w.Write(buf)
-	if err == nil {
-		recordRcode(w, e)
+// write sends e to the client as a reply to r with every TTL set to ttl: as raw bytes
+// where the chain allows it, else through WriteMsg.
+func (c *WarmCache) write(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry, ttl uint32) error {
+	if c.rawFor(ctx, e) {
+		if buf, ok := e.render(r, opt, ttl, sizeLimit(w, opt)); ok {
+			_, err := w.Write(buf)
+			return err
+		}
 	}
-	return err
+	m, err := e.reply(r, opt, ttl)
+	if err != nil {
+		return err
+	}
+	return w.WriteMsg(m)
+}
+
+// rawFor reports whether a hit on e for the request of ctx may be written as raw bytes.
+func (c *WarmCache) rawFor(ctx context.Context, e *entry) bool {
+	switch rawMode(c.mode.Load()) {
+	case rawAlways:
+	case rawNoError:
+		if e.rcode != dns.RcodeSuccess {
+			return false
+		}
+	default:
+		return false
+	}
+	return !reentered(ctx)
 }

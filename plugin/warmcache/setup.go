@@ -20,6 +20,14 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error("warmcache", err)
 	}
 	wc.id, wc.inst = identity(c), instanceOf(c)
+	wc.keys = c.ServerBlockKeys
+	cfg := dnsserver.GetConfig(c)
+	c.OnStartup(func() error {
+		// The block's chain is built by now (caddy makes the servers before OnStartup).
+		wc.blockMode, wc.blockWhy = blockMode(cfg, wc.Name())
+		wc.await()
+		return nil
+	})
 	c.OnStartup(wc.onStartup)
 	c.OnRestartFailed(wc.onRestartFailed)
 	c.OnShutdown(wc.onShutdown)

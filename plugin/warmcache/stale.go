@@ -26,15 +26,17 @@ func (c *WarmCache) serveStale(ctx context.Context, w dns.ResponseWriter, r *dns
 	defer t.Stop()
 	select {
 	case <-cl.done:
-		if cl.e != nil && cl.e.class != classFailure {
+		if e := cl.e; e != nil && e.class != classFailure {
 			m.misses.Inc()
-			return c.answer(w, r, opt, cl)
+			now := c.now().UnixNano()
+			c.write(ctx, w, r, opt, e, uint32(max(e.remaining(now), 0))) // #nosec G115 -- 0 <= ttl <= e.ttl
+			return dns.RcodeSuccess, nil
 		}
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	m.hits.Inc()
 	m.stale.Inc()
-	c.write(w, r, opt, e, staleTTL)
+	c.write(ctx, w, r, opt, e, staleTTL)
 	return dns.RcodeSuccess, nil
 }

@@ -1,7 +1,6 @@
 package warmcache
 
 import (
-	"context"
 	"slices"
 	"time"
 
@@ -117,8 +116,9 @@ func (c *WarmCache) refresh(e *entry, m *serverMetrics) {
 	req.CheckingDisabled = e.key.cd
 	req.SetEdns0(udpSize, e.key.do)
 	hits := e.hits.Load()
-	c.resolve(detach(context.Background()), nil, req, e.key, e.hash, cl, hits, e.lastHit.Load())
+	c.resolve(c.origins.context(e.origin.Load()), nil, req, e.key, e.hash, cl, hits, e.lastHit.Load())
 	if cl.e == nil || cl.e.class == classFailure {
+		// A refresh that failed leaves e and its origin in place.
 		m.prefetchFailed.Inc()
 		return
 	}

@@ -8,6 +8,7 @@ package warmcache
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/plugin"
@@ -51,6 +52,14 @@ type WarmCache struct {
 	store   *store
 	flights flights
 	metrics metricSet
+	origins origins
+
+	// How hits are written (compose.go): blockMode from the block's chain at startup, mode
+	// once the whole Corefile is known. mode is rawNever until then.
+	mode      atomic.Uint32
+	blockMode rawMode
+	blockWhy  string
+	keys      []string // the server block's keys, for the log
 
 	sem     chan struct{}
 	wg      sync.WaitGroup // refreshes in flight
@@ -106,11 +115,11 @@ func (c *WarmCache) Name() string { return "warmcache" }
 // ServeDNS implements the plugin.Handler interface.
 func (c *WarmCache) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
 	if r.Opcode != dns.OpcodeQuery || len(r.Question) != 1 || r.Response {
-		return plugin.NextOrFailure(c.Name(), c.Next, ctx, w, r)
+		return c.next(ctx, w, r)
 	}
 	q := &r.Question[0]
 	if q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR || !c.inZones(q.Name) {
-		return plugin.NextOrFailure(c.Name(), c.Next, ctx, w, r)
+		return c.next(ctx, w, r)
 	}
 	opt := r.IsEdns0()
 	do := opt != nil && opt.Do()
@@ -124,8 +133,9 @@ func (c *WarmCache) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		rem := e.remaining(now)
 		if rem > 0 {
 			e.hit(now)
+			c.remember(ctx, e)
 			m.hits.Inc()
-			c.write(w, r, opt, e, uint32(rem)) // #nosec G115 -- 0 < rem <= ttl
+			c.write(ctx, w, r, opt, e, uint32(rem)) // #nosec G115 -- 0 < rem <= ttl
 			return dns.RcodeSuccess, nil
 		}
 		if c.servesStale(e, rem) {

@@ -210,61 +210,77 @@ func TestNeverCacheTruncated(t *testing.T) {
 	_ = u
 }
 
-func TestUDPSizeSetsTC(t *testing.T) {
-	u := startLab(t, lab.Config{})
-	c, _ := newCache(t, "warmcache", u)
-	full := query(t, c, &recorder{}, "big1.example.org.", dns.TypeA, withEDNS(4096)) // 40 A records, > 512 bytes
-	if len(full.Answer) != 40 {
-		t.Fatalf("%d answers over TCP, want 40", len(full.Answer))
-	}
-	tests := []struct {
-		name string
-		edit []func(*dns.Msg)
-		w    *recorder
-		tc   bool
-	}{
-		{"udp no edns", nil, &recorder{}, true},
-		{"udp edns 512", []func(*dns.Msg){withEDNS(512)}, &recorder{}, true},
-		{"udp edns 4096", []func(*dns.Msg){withEDNS(4096)}, &recorder{}, false},
-		{"tcp", nil, tcpRecorder(), false},
-	}
-	for _, tc := range tests {
-		m := query(t, c, tc.w, "Big1.example.org.", dns.TypeA, tc.edit...)
-		if m.Truncated != tc.tc {
-			t.Errorf("%s: TC %v, want %v", tc.name, m.Truncated, tc.tc)
-		}
-		if tc.tc && (len(m.Answer) != 0 || len(m.Question) != 1 || m.Question[0].Name != "Big1.example.org.") {
-			t.Errorf("%s: truncated reply has %d answers, question %v", tc.name, len(m.Answer), m.Question)
-		}
-		if !tc.tc && len(m.Answer) != 40 {
-			t.Errorf("%s: %d answers", tc.name, len(m.Answer))
-		}
-		if hasOPT := m.IsEdns0() != nil; hasOPT != (len(tc.edit) > 0) {
-			t.Errorf("%s: OPT present %v", tc.name, hasOPT)
-		}
-	}
-	if n := u.Count("big1.example.org."); n != 1 {
-		t.Errorf("upstream saw %d queries, want 1", n)
+// modes runs f with hits written as raw bytes and through WriteMsg.
+func modes(t *testing.T, f func(t *testing.T, mode rawMode)) {
+	for _, m := range []rawMode{rawAlways, rawNever} {
+		t.Run(m.String(), func(t *testing.T) { f(t, m) })
 	}
 }
 
+func TestUDPSizeSetsTC(t *testing.T) {
+	modes(t, func(t *testing.T, mode rawMode) {
+		u := startLab(t, lab.Config{})
+		c, _ := newCache(t, "warmcache", u)
+		c.mode.Store(uint32(mode))
+		full := query(t, c, &recorder{}, "big1.example.org.", dns.TypeA, withEDNS(4096)) // 40 A records, > 512 bytes
+		if len(full.Answer) != 40 {
+			t.Fatalf("%d answers over TCP, want 40", len(full.Answer))
+		}
+		tests := []struct {
+			name string
+			edit []func(*dns.Msg)
+			w    *recorder
+			tc   bool
+		}{
+			{"udp no edns", nil, &recorder{}, true},
+			{"udp edns 512", []func(*dns.Msg){withEDNS(512)}, &recorder{}, true},
+			{"udp edns 4096", []func(*dns.Msg){withEDNS(4096)}, &recorder{}, false},
+			{"tcp", nil, tcpRecorder(), false},
+		}
+		for _, tc := range tests {
+			m := query(t, c, tc.w, "Big1.example.org.", dns.TypeA, tc.edit...)
+			if m.Truncated != tc.tc {
+				t.Errorf("%s: TC %v, want %v", tc.name, m.Truncated, tc.tc)
+			}
+			// Truncated as ScrubWriter truncates for cache: the records that fit.
+			if tc.tc && (len(m.Answer) == 0 || len(m.Answer) >= 40 || len(m.Question) != 1 || m.Question[0].Name != "Big1.example.org.") {
+				t.Errorf("%s: truncated reply has %d answers, question %v", tc.name, len(m.Answer), m.Question)
+			}
+			if !tc.tc && len(m.Answer) != 40 {
+				t.Errorf("%s: %d answers", tc.name, len(m.Answer))
+			}
+			if hasOPT := m.IsEdns0() != nil; hasOPT != (len(tc.edit) > 0) {
+				t.Errorf("%s: OPT present %v", tc.name, hasOPT)
+			}
+		}
+		if n := u.Count("big1.example.org."); n != 1 {
+			t.Errorf("upstream saw %d queries, want 1", n)
+		}
+	})
+}
+
 func TestOPTEchoesDO(t *testing.T) {
-	u := startLab(t, lab.Config{})
-	c, _ := newCache(t, "warmcache", u)
-	w := &recorder{}
-	query(t, c, w, "opt.example.org.", dns.TypeA, withDO)
-	m := query(t, c, w, "opt.example.org.", dns.TypeA, withDO)
-	o := m.IsEdns0()
-	if o == nil || !o.Do() || o.UDPSize() != udpSize {
-		t.Fatalf("OPT %v, want DO and size %d", o, udpSize)
-	}
-	if n := len(m.Extra); n != 1 {
-		t.Errorf("%d additional records, want only the OPT", n)
-	}
-	m = query(t, c, w, "opt.example.org.", dns.TypeA) // no EDNS: a different key, no OPT
-	if m.IsEdns0() != nil {
-		t.Errorf("OPT in a reply to a request without EDNS")
-	}
+	modes(t, func(t *testing.T, mode rawMode) {
+		u := startLab(t, lab.Config{})
+		c, _ := newCache(t, "warmcache", u)
+		c.mode.Store(uint32(mode))
+		w := &recorder{}
+		withSize := func(m *dns.Msg) { m.SetEdns0(1400, true) }
+		query(t, c, w, "opt.example.org.", dns.TypeA, withSize)
+		m := query(t, c, w, "opt.example.org.", dns.TypeA, withSize)
+		// As CoreDNS's ScrubWriter makes it from the request's OPT (request.SizeAndDo).
+		o := m.IsEdns0()
+		if o == nil || !o.Do() || o.UDPSize() != 1400 || o.Version() != 0 {
+			t.Fatalf("OPT %v, want DO, version 0 and the request's size 1400", o)
+		}
+		if n := len(m.Extra); n != 1 {
+			t.Errorf("%d additional records, want only the OPT", n)
+		}
+		m = query(t, c, w, "opt.example.org.", dns.TypeA) // no EDNS: a different key, no OPT
+		if m.IsEdns0() != nil {
+			t.Errorf("OPT in a reply to a request without EDNS")
+		}
+	})
 }
 
 func TestZones(t *testing.T) {

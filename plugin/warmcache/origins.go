@@ -1,0 +1,143 @@
+package warmcache
+
+import (
+	"bytes"
+	"context"
+	"sync"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/caddy/caddyfile"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin/metadata"
+)
+
+// A refresh by the sweeper has no client, but the chain below may need what a client's
+// request carries: the server, for pkg/upstream to re-enter it (CNAME chasing, ExternalName),
+// the view, and the loop key. So an entry remembers the context of a real request for it
+// as a small index into a per-cache table of distinct (server, view, loop) triples.
+
+// origin is what a refresh takes from a real request's context.
+type origin struct {
+	server *dnsserver.Server
+	view   any
+	loop   any
+}
+
+// origins interns origins; index 0 means none.
+type origins struct {
+	mu  sync.Mutex
+	idx map[origin]uint32
+	all []origin
+}
+
+// maxOrigins bounds the table; a request with a new origin past it is not remembered.
+const maxOrigins = 1024
+
+// of returns the index of ctx's origin, 0 when it has no server.
+func (o *origins) of(ctx context.Context) uint32 {
+	s, _ := ctx.Value(dnsserver.Key{}).(*dnsserver.Server)
+	if s == nil {
+		return 0
+	}
+	k := origin{server: s, view: ctx.Value(dnsserver.ViewKey{}), loop: ctx.Value(dnsserver.LoopKey{})}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if i, ok := o.idx[k]; ok {
+		return i
+	}
+	if len(o.all) >= maxOrigins {
+		return 0
+	}
+	if o.idx == nil {
+		o.idx = make(map[origin]uint32)
+	}
+	o.all = append(o.all, k)
+	i := uint32(len(o.all)) // #nosec G115 -- bounded by maxOrigins
+	o.idx[k] = i
+	return i
+}
+
+// context returns a context for a refresh that carries origin i, marked as coming from
+// this cache and with fresh metadata.
+func (o *origins) context(i uint32) context.Context {
+	ctx := context.Background()
+	if i > 0 {
+		o.mu.Lock()
+		k := o.all[i-1]
+		o.mu.Unlock()
+		ctx = context.WithValue(ctx, dnsserver.Key{}, k.server)
+		if k.loop != nil {
+			ctx = context.WithValue(ctx, dnsserver.LoopKey{}, k.loop)
+		}
+		if k.view != nil {
+			ctx = context.WithValue(ctx, dnsserver.ViewKey{}, k.view)
+		}
+	}
+	return metadata.ContextWithMetadata(down(ctx))
+}
+
+// remember records ctx as e's origin if e has none.
+func (c *WarmCache) remember(ctx context.Context, e *entry) {
+	if e.origin.Load() == 0 {
+		if i := c.origins.of(ctx); i > 0 {
+			e.origin.Store(i)
+		}
+	}
+}
+
+// Caches wait for a verdict on the whole Corefile before they write raw bytes: whether a
+// block without warmcache re-enters the server (see foreignReentry). caddy hands the
+// instance, and so the Corefile, to event hooks once it has started.
+var verdicts = struct {
+	sync.Mutex
+	pending []*WarmCache
+}{}
+
+func init() {
+	caddy.RegisterEventHook("warmcache", func(ev caddy.EventName, info any) error {
+		if ev != caddy.InstanceStartupEvent {
+			return nil
+		}
+		inst, ok := info.(*caddy.Instance)
+		if !ok {
+			return nil
+		}
+		verdicts.Lock()
+		pending := verdicts.pending
+		verdicts.pending = nil
+		verdicts.Unlock()
+		foreign := true
+		if in := inst.Caddyfile(); in != nil {
+			if blocks, err := caddyfile.Parse(in.Path(), bytes.NewReader(in.Body()), dnsserver.Directives); err == nil {
+				dirs := make([][]string, len(blocks))
+				for i, b := range blocks {
+					for d := range b.Tokens {
+						dirs[i] = append(dirs[i], d)
+					}
+				}
+				foreign = foreignReentry(dirs)
+			}
+		}
+		for _, c := range pending {
+			c.decide(foreign)
+		}
+		return nil
+	})
+}
+
+// await queues c for the verdict on its Corefile.
+func (c *WarmCache) await() {
+	verdicts.Lock()
+	verdicts.pending = append(verdicts.pending, c)
+	verdicts.Unlock()
+}
+
+// decide sets c's raw mode once the Corefile is known.
+func (c *WarmCache) decide(foreign bool) {
+	mode, why := c.blockMode, c.blockWhy
+	if foreign && mode != rawNever {
+		mode, why = rawNever, "a server block without warmcache that re-enters the server"
+	}
+	c.mode.Store(uint32(mode))
+	log.Info(describe(c.keys, mode, why))
+}
