@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin
 COREDNS  := $(BIN)/coredns
 
-.PHONY: all build run test demo bench bench-quick soak fuzz deps generate clean readme-perf
+.PHONY: all build controlplane run test demo bench bench-quick soak fuzz deps generate clean readme-perf
 
 all: build
 
@@ -12,6 +12,12 @@ build:
 	$(GO) build -o $(COREDNS) ./build
 	$(GO) build -o $(BIN)/labdns ./cmd/labdns
 	@if [ -f preload/Makefile ]; then $(MAKE) -s -C preload; fi
+
+## controlplane: bin/kube-apiserver and bin/kubectl for the control-plane tests, built from the
+## release pinned in test/kit/controlplane/apiserver/go.mod (cold: ~5 min; then the build cache)
+controlplane:
+	cd test/kit/controlplane/apiserver && $(GO) build -o $(CURDIR)/$(BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
+	cd test/kit/controlplane/apiserver && $(GO) build -o $(CURDIR)/$(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
 
 ## run: build and serve corefile.example (socket under ./run, ports above 1024, no root)
 run: build

@@ -14,6 +14,7 @@ pkgs=(
 	clang          # preload libFuzzer target, ASan/UBSan build
 	libclang-rt-14-dev
 	curl
+	etcd-server    # etcd for the control-plane fixture (test/kit/controlplane)
 	busybox-static # build/k8s runs the DaemonSet init script with a real busybox
 	python3
 	iproute2       # ip netns for the glibc oracle tests

@@ -15,6 +15,9 @@ bash scripts/deps.sh
 step build
 make -s build
 
+step control plane binaries
+make -s controlplane
+
 step gofmt
 bad=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))
 if [ -n "$bad" ]; then
