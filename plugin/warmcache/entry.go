@@ -59,7 +59,9 @@ func newEntry(k key, h uint64, m *dns.Msg, cl class, ttl uint32, now time.Time) 
 	m1 := new(dns.Msg)
 	m1.MsgHdr = m.MsgHdr
 	m1.Id = 0
-	m1.Compress = true
+	// Uncompressed, as cache's replies are: a compression pointer into the question would give
+	// the records the letter case of each client's question.
+	m1.Compress = false
 	m1.Question = m.Question[:1]
 	m1.Answer, m1.Ns = m.Answer, m.Ns
 	// OPT and TSIG are hop-by-hop (RFC 6891 §6.1.1, RFC 8945 §5.3); the hit path adds its own OPT.
