@@ -6,6 +6,8 @@ set -euo pipefail
 
 pkgs=(
 	unbound        # third-party DoT upstream (test/lab StartUnbound)
+	nsd            # authoritative of test/conformance (test/kit StartNSD)
+	knot-resolver  # kresd, a reference of test/conformance (test/kit StartKresd)
 	knot-dnsutils  # kdig
 	dnsutils       # dig
 	dnsperf        # dnsperf, resperf

@@ -135,6 +135,7 @@ var zoneNames = []struct{ name, qtype string }{
 	{"*.wild.conf.test.", "A"}, // the wildcard owner itself
 	{"www.other.test.", "A"},
 	{"c1.other.test.", "A"},
+	{"outside.example.", "A"}, // not served by NSD: REFUSED, not cacheable
 }
 
 // askNames returns zoneNames plus the maximum-length label and name.
