@@ -10,25 +10,37 @@ import (
 	"github.com/miekg/dns"
 )
 
-// target is one parsed upstream: tls://IP[:port][%servername].
+// target is one parsed upstream: SCHEME://IP[:port][/path][%servername], or a bare
+// IP[:port] (dns://).
 type target struct {
+	scheme     string // tls, quic, https or dns
 	addr       string // IP:port
 	serverName string // empty: tls_servername, else the IP
+	path       string // https only; empty: https_path
 }
 
-// parseTarget parses tls://IP[:port][%servername]; IPv6 addresses need
-// brackets when a port follows (tls://[2620:fe::fe]:853%dns.quad9.net).
-// Host names are refused: a forwarder must not depend on the resolver it
-// provides.
+// defaultPorts are the schemes' ports, as CoreDNS's pkg/transport has them.
+var defaultPorts = map[string]string{"tls": "853", "quic": "853", "https": "443", "dns": "53"}
+
+// parseTarget parses an upstream. IPv6 addresses need brackets when a port follows
+// (tls://[2620:fe::fe]:853%dns.quad9.net). Host names are refused: a forwarder must
+// not depend on the resolver it provides.
 func parseTarget(s string) (target, error) {
-	rest, ok := strings.CutPrefix(strings.ToLower(s), "tls://")
-	if !ok {
-		return target{}, fmt.Errorf("upstream '%s': only tls://IP[:port][%%servername] is supported", s)
-	}
 	var t target
-	// The server name may only follow the address: tls://IP[:port]%name.
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		scheme, rest = "dns", s
+	}
+	t.scheme = strings.ToLower(scheme)
+	if _, ok := defaultPorts[t.scheme]; !ok {
+		return target{}, fmt.Errorf("upstream '%s': scheme '%s' is not one of tls://, quic://, https://, dns://", s, scheme)
+	}
+	// The server name may only follow the address (and path): SCHEME://IP[:port][/path]%name.
 	if i := strings.LastIndexByte(rest, '%'); i >= 0 {
-		t.serverName = rest[i+1:]
+		if t.scheme == "dns" {
+			return target{}, fmt.Errorf("upstream '%s': a server name needs tls://, quic:// or https://", s)
+		}
+		t.serverName = strings.ToLower(rest[i+1:])
 		rest = rest[:i]
 		if t.serverName == "" {
 			return target{}, fmt.Errorf("upstream '%s': empty server name after '%%'", s)
@@ -37,7 +49,17 @@ func parseTarget(s string) (target, error) {
 			return target{}, fmt.Errorf("upstream '%s': invalid server name '%s'", s, t.serverName)
 		}
 	}
-	host, port := rest, "853"
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		if t.scheme != "https" {
+			return target{}, fmt.Errorf("upstream '%s': only https:// takes a path", s)
+		}
+		t.path = rest[i:]
+		rest = rest[:i]
+		if strings.ContainsAny(t.path, "?#% ") {
+			return target{}, fmt.Errorf("upstream '%s': invalid path '%s'", s, t.path)
+		}
+	}
+	host, port := rest, defaultPorts[t.scheme]
 	switch {
 	case strings.HasPrefix(rest, "["):
 		end := strings.IndexByte(rest, ']')
@@ -65,4 +87,10 @@ func parseTarget(s string) (target, error) {
 	}
 	t.addr = net.JoinHostPort(ip.Unmap().String(), strconv.Itoa(int(n)))
 	return t, nil
+}
+
+// isFile reports whether a TO argument names a resolv.conf-style file rather than an
+// upstream: a path, as forward takes /etc/resolv.conf.
+func isFile(s string) bool {
+	return !strings.Contains(s, "://") && strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./")
 }

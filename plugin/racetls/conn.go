@@ -3,9 +3,7 @@ package racetls
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"math/rand/v2"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,7 +40,7 @@ func (cl *call) question() []byte { return cl.buf[2+headerLen : 2+headerLen+cl.q
 // allocated per connection so that concurrent queries never collide.
 type conn struct {
 	u       *upstream
-	tc      net.Conn
+	s       session
 	created time.Time
 
 	mu      sync.Mutex
@@ -65,11 +63,11 @@ type conn struct {
 	done chan struct{}
 }
 
-func newConn(u *upstream, tc net.Conn) *conn {
+func newConn(u *upstream, s session) *conn {
 	now := time.Now()
 	c := &conn{
 		u:       u,
-		tc:      tc,
+		s:       s,
 		created: now,
 		pending: make(map[uint16]*call),
 		nextID:  uint16(rand.Uint32()),
@@ -153,8 +151,7 @@ func (c *conn) writeLoop() {
 			continue
 		}
 
-		c.tc.SetWriteDeadline(time.Now().Add(c.u.opts.timeout))
-		_, err := c.tc.Write(buf)
+		err := c.s.send(buf)
 		c.lastWrite.Store(time.Now().UnixNano())
 		if err != nil {
 			c.fail(err, kindConn)
@@ -168,28 +165,46 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// readLoop reads replies until the connection breaks.
+// readLoop reads replies until the session breaks.
 func (c *conn) readLoop() {
-	var hdr [2]byte
 	for {
-		if _, err := io.ReadFull(c.tc, hdr[:]); err != nil {
-			c.fail(err, "")
-			return
-		}
-		n := int(binary.BigEndian.Uint16(hdr[:]))
-		m := make([]byte, n)
-		if _, err := io.ReadFull(c.tc, m); err != nil {
-			c.fail(err, "")
+		r, err := c.s.recv()
+		if err != nil {
+			kind := ""
+			if errors.Is(err, errGarbage) {
+				kind = kindGarbage
+			}
+			c.fail(err, kind)
 			return
 		}
 		now := time.Now()
 		c.lastRead.Store(now.UnixNano())
-		if !isResponse(m) {
-			// Framing can no longer be trusted.
-			c.fail(errGarbage, kindGarbage)
-			return
+		if r.err != nil {
+			c.queryFailed(r.id, r.err)
+			continue
 		}
-		c.reply(m, now)
+		c.reply(r.msg, now)
+	}
+}
+
+// queryFailed ends the call id with its own failure: the session lives on, the race
+// moves on to another upstream.
+func (c *conn) queryFailed(id uint16, err error) {
+	u := c.u
+	c.mu.Lock()
+	cl := c.pending[id]
+	if cl == nil {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.pending, id)
+	c.mu.Unlock()
+	cl.ctr.inflight.Dec()
+	u.slotFreed()
+	cl.ctr.errorf(kindOf(err))
+	u.observe(time.Since(cl.sent), false)
+	if cl.rs != nil {
+		cl.rs.deliver(result{u: u, ctr: cl.ctr, err: err})
 	}
 }
 
@@ -243,7 +258,7 @@ func (c *conn) fail(err error, kind string) {
 		c.pending = nil
 		c.mu.Unlock()
 
-		c.tc.Close()
+		c.s.close()
 		close(c.done)
 
 		u := c.u

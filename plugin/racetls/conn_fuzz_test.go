@@ -361,7 +361,8 @@ func fuzzOptions(width int) *options {
 // newFuzzUpstream returns an upstream that is not started: it dials nothing.
 // Its metrics share labels across inputs, so gauges must return to 0.
 func newFuzzUpstream(opts *options, i int) *upstream {
-	u := newUpstream(net.JoinHostPort(net.IPv4(192, 0, 2, byte(i)).String(), "853"), nil, opts)
+	addr := net.JoinHostPort(net.IPv4(192, 0, 2, byte(i)).String(), "853")
+	u := newUpstream(addr, &streamTransport{addr: addr, tlsConfig: &tls.Config{}}, opts)
 	u.tally = new(tally)
 	u.ctr = newCounters("fuzz://", u.name, u.tally)
 	return u
@@ -369,7 +370,7 @@ func newFuzzUpstream(opts *options, i int) *upstream {
 
 // attach makes tc a connection of u with IDs from 0 and starts its reader.
 func attach(u *upstream, tc net.Conn) *conn {
-	c := newConn(u, tc)
+	c := newConn(u, &streamSession{c: tc, timeout: u.opts.timeout})
 	c.nextID = 0
 	u.mu.Lock()
 	u.conns = append(u.conns, c)

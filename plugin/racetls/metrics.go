@@ -63,6 +63,13 @@ var (
 		Help:      "Counter of completed TLS handshakes, by whether the session was resumed.",
 	}, []string{"server", "to", "resumed"})
 
+	earlyCount = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: "racetls",
+		Name:      "early_data_total",
+		Help:      "Counter of resumed QUIC handshakes whose first queries went out as 0-RTT early data.",
+	}, []string{"server", "to"})
+
 	inflightGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
@@ -93,6 +100,8 @@ const (
 	kindDown     = "down"       // no connection: the upstream could not be dialled
 	kindBusy     = "busy"       // every connection at max_inflight and max_conns reached
 	kindDial     = "dial"       // a failed dial or TLS handshake
+	kindReset    = "reset"      // a QUIC stream reset or an HTTP/2 stream error under one query
+	kindHTTP     = "http"       // a DoH reply with an HTTP status other than 200 or a wrong content type
 )
 
 // counters holds one upstream's metric children for one server label, resolved
@@ -100,7 +109,7 @@ const (
 // tally behind the stats table (nil when the table is off: no work per reply).
 type counters struct {
 	queries, wins, late, reconnects prometheus.Counter
-	full, resumed                   prometheus.Counter
+	full, resumed, early            prometheus.Counter
 	inflight, conns                 prometheus.Gauge
 	duration                        prometheus.Observer
 	server, to                      string
@@ -115,6 +124,7 @@ func newCounters(server, to string, t *tally) *counters {
 		reconnects: reconnectCount.WithLabelValues(server, to),
 		full:       handshakeCount.WithLabelValues(server, to, "false"),
 		resumed:    handshakeCount.WithLabelValues(server, to, "true"),
+		early:      earlyCount.WithLabelValues(server, to),
 		inflight:   inflightGauge.WithLabelValues(server, to),
 		conns:      connGauge.WithLabelValues(server, to),
 		duration:   replyDuration.WithLabelValues(server, to),
@@ -159,7 +169,14 @@ func (c *counters) errorf(kind string) {
 	}
 }
 
-func (c *counters) handshake(resumed bool) {
+func (c *counters) handshake(hs handshake) {
+	if !hs.tls {
+		return
+	}
+	if hs.early {
+		c.early.Inc()
+	}
+	resumed := hs.resumed
 	if resumed {
 		c.resumed.Inc()
 	} else {

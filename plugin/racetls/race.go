@@ -220,7 +220,7 @@ func (rt *RaceTLS) order(buf []*upstream) []*upstream {
 	}
 	var kb [8]key
 	keys := kb[:0]
-	for _, u := range rt.upstreams {
+	for _, u := range rt.ups() {
 		k := key{u.down(), u.score()}
 		i := len(buf)
 		buf = append(buf, u)

@@ -242,7 +242,7 @@ func TestHedgeEscalates(t *testing.T) {
 // SERVFAIL instead of touching per-upstream state that does not exist yet.
 func TestServeBeforeStartup(t *testing.T) {
 	rt := New()
-	rt.upstreams = append(rt.upstreams, newUpstream("127.0.0.1:1", &tls.Config{}, &rt.opts))
+	rt.upstreams = append(rt.upstreams, newUpstream("127.0.0.1:1", &streamTransport{addr: "127.0.0.1:1", tlsConfig: &tls.Config{}}, &rt.opts))
 	m := new(dns.Msg)
 	m.SetQuestion("example.org.", dns.TypeA)
 	rc, err := rt.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
@@ -254,7 +254,7 @@ func TestServeBeforeStartup(t *testing.T) {
 // TestObserveStallClamped: one stall of a fast upstream moves its average a little, a real
 // slowdown moves it within a few replies, and a failure moves it at once.
 func TestObserveStallClamped(t *testing.T) {
-	u := newUpstream("127.0.0.1:1", &tls.Config{}, &options{timeout: 2 * time.Second})
+	u := newUpstream("127.0.0.1:1", &streamTransport{addr: "127.0.0.1:1", tlsConfig: &tls.Config{}}, &options{timeout: 2 * time.Second})
 	for range 20 {
 		u.observe(8*time.Millisecond, true)
 	}
@@ -268,7 +268,7 @@ func TestObserveStallClamped(t *testing.T) {
 	if s := u.score(); s < 200*time.Millisecond {
 		t.Errorf("after 15 replies at 300ms: score %v, want >= 200ms", s)
 	}
-	f := newUpstream("127.0.0.1:2", &tls.Config{}, &options{timeout: 2 * time.Second})
+	f := newUpstream("127.0.0.1:2", &streamTransport{addr: "127.0.0.1:2", tlsConfig: &tls.Config{}}, &options{timeout: 2 * time.Second})
 	f.observe(8*time.Millisecond, true)
 	f.observe(8*time.Millisecond, false)
 	if s := f.score(); s < 100*time.Millisecond {

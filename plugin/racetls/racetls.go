@@ -49,8 +49,12 @@ type RaceTLS struct {
 
 	from      string
 	ignored   []string
-	upstreams []*upstream
+	upstreams []*upstream // as parsed; the set in use is cur
 	opts      options
+	files     []string  // resolv.conf-style sources of dns:// upstreams, re-read on change
+	settings  *settings // to build the upstreams a file lists later
+
+	cur atomic.Pointer[[]*upstream]
 
 	server     string // the block's server label: connection metrics, requests without a server
 	tapPlugins []*dnstap.Dnstap
@@ -133,8 +137,14 @@ func (rt *RaceTLS) match(state request.Request) bool {
 // is retried in the background and used once it answers.
 func (rt *RaceTLS) OnStartup() error {
 	rt.stop = make(chan struct{})
-	for _, u := range rt.upstreams {
+	ups := rt.upstreams
+	rt.cur.Store(&ups)
+	for _, u := range ups {
 		u.start(rt.server)
+	}
+	if len(rt.files) > 0 {
+		rt.wg.Add(1)
+		go func() { defer rt.wg.Done(); rt.watchFiles(rt.stop) }()
 	}
 	if rt.opts.stats > 0 {
 		rt.wg.Add(1)
@@ -151,10 +161,10 @@ func (rt *RaceTLS) OnShutdown() error {
 	}
 	rt.started.Store(false)
 	close(rt.stop)
-	for _, u := range rt.upstreams {
+	rt.wg.Wait() // the file watcher and what it retires
+	for _, u := range rt.ups() {
 		u.close()
 	}
-	rt.wg.Wait()
 	rt.stop = nil
 	return nil
 }

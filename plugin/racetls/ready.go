@@ -8,7 +8,7 @@ func (rt *RaceTLS) Ready() bool {
 	if !rt.started.Load() {
 		return false
 	}
-	for _, u := range rt.upstreams {
+	for _, u := range rt.ups() {
 		if u.answered.Load() {
 			return true
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
@@ -57,13 +58,48 @@ func parse(c *caddy.Controller) (*RaceTLS, error) {
 	return rt, nil
 }
 
-// settings holds what the block sets before the upstreams can be built.
+// settings holds what the block sets before the upstreams can be built; upstreams
+// read from a file later are built with them too.
 type settings struct {
 	tlsConfig     *tls.Config
 	tlsServerName string
 	minVersion    uint16
 	race          int // 0: not set; -1: all
 	maxConnsSet   bool
+	httpsPath     string
+	forceTCP      bool
+}
+
+// newUpstream builds the upstream t with its transport.
+func (s *settings) newUpstream(t target, opts *options) *upstream {
+	if t.scheme == "dns" {
+		if s.forceTCP {
+			return newUpstream(t.addr, &streamTransport{addr: t.addr, timeout: opts.timeout}, opts)
+		}
+		return newUpstream(t.addr, &udpTransport{addr: t.addr, timeout: opts.timeout}, opts)
+	}
+	tc := s.tlsConfig.Clone()
+	tc.MinVersion = s.minVersion
+	tc.ServerName = s.tlsServerName
+	if t.serverName != "" {
+		tc.ServerName = t.serverName
+	}
+	// Shared by the upstream's connections: reconnects resume.
+	tc.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	switch t.scheme {
+	case "quic":
+		tc.MinVersion = tls.VersionTLS13 // RFC 9001 §4.2
+		tc.NextProtos = []string{"doq"}   // RFC 9250 §4.1.1
+		return newUpstream(t.addr, &quicTransport{addr: t.addr, tlsConfig: tc, opts: opts}, opts)
+	case "https":
+		path := t.path
+		if path == "" {
+			path = s.httpsPath
+		}
+		tc.NextProtos = []string{"h2"} // RFC 8484 §5.2: HTTP/2 is the minimum
+		return newUpstream(t.addr, newHTTPSTransport(t.addr, path, tc, opts), opts)
+	}
+	return newUpstream(t.addr, &streamTransport{addr: t.addr, tlsConfig: tc, timeout: opts.timeout}, opts)
 }
 
 func parseStanza(c *caddy.Controller) (*RaceTLS, error) {
@@ -81,9 +117,9 @@ func parseStanza(c *caddy.Controller) (*RaceTLS, error) {
 		return nil, c.ArgErr()
 	}
 
-	s := settings{minVersion: tls.VersionTLS13}
+	s := &settings{minVersion: tls.VersionTLS13, httpsPath: "/dns-query"}
 	for c.NextBlock() {
-		if err := parseBlock(c, rt, &s); err != nil {
+		if err := parseBlock(c, rt, s); err != nil {
 			return nil, err
 		}
 	}
@@ -106,23 +142,40 @@ func parseStanza(c *caddy.Controller) (*RaceTLS, error) {
 	}
 	seen := map[string]bool{}
 	for _, arg := range to {
+		if isFile(arg) {
+			path := arg
+			if root := dnsserver.GetConfig(c).Root; !filepath.IsAbs(path) && root != "" {
+				path = filepath.Join(root, path)
+			}
+			addrs, err := readResolvConf(path)
+			if err != nil {
+				return nil, c.Errf("%s: %s", arg, err)
+			}
+			rt.files = append(rt.files, path)
+			for _, a := range addrs {
+				if seen["dns://"+a] {
+					continue
+				}
+				seen["dns://"+a] = true
+				u := s.newUpstream(target{scheme: "dns", addr: a}, &rt.opts)
+				u.fromFile = true
+				rt.upstreams = append(rt.upstreams, u)
+			}
+			continue
+		}
 		t, err := parseTarget(arg)
 		if err != nil {
 			return nil, c.Err(err.Error())
 		}
-		if seen[t.addr] {
+		if seen[t.scheme+"://"+t.addr] {
 			return nil, c.Errf("upstream '%s' listed twice", arg)
 		}
-		seen[t.addr] = true
-		tc := s.tlsConfig.Clone()
-		tc.MinVersion = s.minVersion
-		tc.ServerName = s.tlsServerName
-		if t.serverName != "" {
-			tc.ServerName = t.serverName
-		}
-		// Shared by the upstream's connections: reconnects resume.
-		tc.ClientSessionCache = tls.NewLRUClientSessionCache(8)
-		rt.upstreams = append(rt.upstreams, newUpstream(t.addr, tc, &rt.opts))
+		seen[t.scheme+"://"+t.addr] = true
+		rt.upstreams = append(rt.upstreams, s.newUpstream(t, &rt.opts))
+	}
+	rt.settings = s
+	if len(rt.upstreams) == 0 {
+		return nil, c.Errf("no upstream: %s lists no nameserver", strings.Join(rt.files, ", "))
 	}
 	if len(rt.upstreams) > maxUpstreams {
 		return nil, c.Errf("more than %d upstreams: %d", maxUpstreams, len(rt.upstreams))
@@ -208,6 +261,20 @@ func parseBlock(c *caddy.Controller, rt *RaceTLS, s *settings) error {
 		case "stats":
 			rt.opts.stats = d
 		}
+	case "https_path":
+		v, err := oneArg(c)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, "?#% ") {
+			return c.Errf("https_path: want an absolute path without query, got '%s'", v)
+		}
+		s.httpsPath = v
+	case "force_tcp":
+		if c.NextArg() {
+			return c.ArgErr()
+		}
+		s.forceTCP = true
 	case "race":
 		v, err := oneArg(c)
 		if err != nil {

@@ -32,8 +32,8 @@ func TestParse(t *testing.T) {
 			}
 			names := []string{"cloudflare-dns.com", "dns.google", "dns.quad9.net"}
 			for i, u := range rt.upstreams {
-				if u.tlsConfig.ServerName != names[i] || u.tlsConfig.MinVersion != tls.VersionTLS13 || u.tlsConfig.ClientSessionCache == nil {
-					t.Errorf("upstream %d tls: name %q min %x", i, u.tlsConfig.ServerName, u.tlsConfig.MinVersion)
+				if tlsOf(u).ServerName != names[i] || tlsOf(u).MinVersion != tls.VersionTLS13 || tlsOf(u).ClientSessionCache == nil {
+					t.Errorf("upstream %d tls: name %q min %x", i, tlsOf(u).ServerName, tlsOf(u).MinVersion)
 				}
 			}
 			if rt.upstreams[0].addr != "1.1.1.1:853" {
@@ -41,7 +41,7 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{input: "racetls example.org tls://127.0.0.1:5353 {\n except a.example.org b.example.org\n tls_servername lab.test\n}", check: func(t *testing.T, rt *RaceTLS) {
-			if rt.from != "example.org." || len(rt.ignored) != 2 || rt.upstreams[0].tlsConfig.ServerName != "lab.test" {
+			if rt.from != "example.org." || len(rt.ignored) != 2 || tlsOf(rt.upstreams[0]).ServerName != "lab.test" {
 				t.Errorf("from %q ignored %v", rt.from, rt.ignored)
 			}
 			if rt.opts.width != 1 {
@@ -49,7 +49,7 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{input: "racetls . tls://127.0.0.1%a.test tls://127.0.0.2 {\n tls_servername b.test\n}", check: func(t *testing.T, rt *RaceTLS) {
-			if rt.upstreams[0].tlsConfig.ServerName != "a.test" || rt.upstreams[1].tlsConfig.ServerName != "b.test" {
+			if tlsOf(rt.upstreams[0]).ServerName != "a.test" || tlsOf(rt.upstreams[1]).ServerName != "b.test" {
 				t.Error("per-upstream server name must override tls_servername")
 			}
 		}},
@@ -58,7 +58,7 @@ func TestParse(t *testing.T) {
 			if o.width != 3 || o.timeout != time.Second || o.conns != 1 || o.maxConns != 8 || o.maxInflight != 50 || o.keepalive != 3*time.Second || o.stats != time.Minute {
 				t.Errorf("options: %+v", o)
 			}
-			if rt.upstreams[0].tlsConfig.MinVersion != tls.VersionTLS12 {
+			if tlsOf(rt.upstreams[0]).MinVersion != tls.VersionTLS12 {
 				t.Error("tls_min_version 1.2 not applied")
 			}
 		}},
@@ -76,8 +76,13 @@ func TestParse(t *testing.T) {
 		// Errors, each naming what is wrong.
 		{input: "racetls", err: "Wrong argument count"},
 		{input: "racetls .", err: "Wrong argument count"},
-		{input: "racetls . 127.0.0.1", err: "only tls://"},
-		{input: "racetls . dns://127.0.0.1", err: "only tls://"},
+		{input: "racetls . udp://127.0.0.1", err: "scheme 'udp' is not one of"},
+		{input: "racetls . dns://127.0.0.1%name.test", err: "a server name needs"},
+		{input: "racetls . tls://127.0.0.1/path", err: "only https:// takes a path"},
+		{input: "racetls . https://127.0.0.1/a?b", err: "invalid path"},
+		{input: "racetls . https://127.0.0.1 {\n https_path dns-query\n}", err: "https_path: want an absolute path"},
+		{input: "racetls . 127.0.0.1 {\n force_tcp 1\n}", err: "Wrong argument count"},
+		{input: "racetls . /nonexistent/resolv.conf", err: "/nonexistent/resolv.conf: "},
 		{input: "racetls . tls://dns.google", err: "not an IP address"},
 		{input: "racetls . tls://127.0.0.1:0", err: "invalid port"},
 		{input: "racetls . tls://127.0.0.1:99999", err: "invalid port"},
@@ -161,4 +166,17 @@ func FuzzParseTarget(f *testing.F) {
 			t.Errorf("%q: no address and no error", s)
 		}
 	})
+}
+
+// tlsOf returns the TLS configuration of u's transport.
+func tlsOf(u *upstream) *tls.Config {
+	switch t := u.tr.(type) {
+	case *streamTransport:
+		return t.tlsConfig
+	case *quicTransport:
+		return t.tlsConfig
+	case *httpsTransport:
+		return t.tlsConfig
+	}
+	return nil
 }

@@ -67,7 +67,7 @@ func (rt *RaceTLS) statsTable() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-28s %9s %9s %6s %9s %9s %9s %7s %6s %7s %5s %5s\n",
 		"upstream", "queries", "wins", "win%", "ewma", "p50", "p99", "errors", "late", "reconn", "resum", "conns")
-	for _, u := range rt.upstreams {
+	for _, u := range rt.ups() {
 		t := u.tally
 		if t == nil {
 			t = new(tally)

@@ -2,10 +2,8 @@ package racetls
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"math"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,12 +14,15 @@ var (
 	errBusy = errors.New("upstream busy: every connection at max_inflight")
 )
 
-// upstream is one DoT resolver and its pool of pipelined connections.
+// upstream is one resolver and its pool of pipelined connections (sessions of its transport).
 type upstream struct {
-	addr      string // IP:port
-	name      string // the metrics' to label: tls://IP:port
-	tlsConfig *tls.Config
-	opts      *options
+	addr string // IP:port
+	name string // the metrics' to label: SCHEME://IP:port
+	tr   transport
+	opts *options
+	// fromFile marks an upstream listed by a resolv.conf-style file: it goes when the
+	// file stops listing it.
+	fromFile bool
 	ctr       *counters // under the block's server label: connections, probes
 	tally     *tally    // behind the stats table; nil when it is off
 	byServer  atomic.Pointer[map[string]*counters]
@@ -45,12 +46,12 @@ type upstream struct {
 	wg   sync.WaitGroup
 }
 
-func newUpstream(addr string, tc *tls.Config, opts *options) *upstream {
+func newUpstream(addr string, tr transport, opts *options) *upstream {
 	return &upstream{
-		addr:      addr,
-		name:      "tls://" + addr,
-		tlsConfig: tc,
-		opts:      opts,
+		addr:    addr,
+		name:    tr.scheme() + "://" + addr,
+		tr:      tr,
+		opts:    opts,
 		changed:   make(chan struct{}),
 		kick:      make(chan struct{}, 1),
 		stop:      make(chan struct{}),
@@ -141,8 +142,7 @@ func (u *upstream) dial(maintain bool) error {
 		}
 	}()
 	defer cancel()
-	d := net.Dialer{}
-	tc, err := (&tls.Dialer{NetDialer: &d, Config: u.tlsConfig}).DialContext(ctx, "tcp", u.addr)
+	s, err := u.tr.dial(ctx)
 
 	u.mu.Lock()
 	u.dialing--
@@ -161,10 +161,9 @@ func (u *upstream) dial(maintain bool) error {
 		u.broadcast()
 		return err
 	}
-	t := tc.(*tls.Conn)
 	if u.stopped {
 		u.mu.Unlock()
-		t.Close()
+		s.close()
 		return errClosed
 	}
 	if u.dialErr != nil {
@@ -175,12 +174,14 @@ func (u *upstream) dial(maintain bool) error {
 		u.lost--
 		u.ctr.reconnect()
 	}
-	c := newConn(u, t)
+	c := newConn(u, s)
 	u.conns = append(u.conns[:len(u.conns):len(u.conns)], c) // copy on write, see connDown
-	u.wg.Add(3)
+	u.wg.Add(4)
 	u.mu.Unlock()
 
-	u.ctr.handshake(t.ConnectionState().DidResume)
+	// A 0-RTT session is in use before its handshake completes: count it when it does.
+	go func() { defer u.wg.Done(); u.ctr.handshake(s.handshake()) }()
+
 	u.ctr.conns.Inc()
 	go func() { defer u.wg.Done(); c.readLoop() }()
 	go func() { defer u.wg.Done(); c.watchdog() }()
@@ -237,7 +238,7 @@ func (u *upstream) pick() *conn {
 }
 
 // datagram reports whether the upstream's transport runs over UDP.
-func (u *upstream) datagram() bool { return false }
+func (u *upstream) datagram() bool { return u.tr.datagram() }
 
 // down reports whether the upstream has no connection and its last dial failed.
 func (u *upstream) down() bool {
