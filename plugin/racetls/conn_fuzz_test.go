@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,7 +43,8 @@ func FuzzReadLoop(f *testing.F) {
 		tc, sc := tlsPipe(t)
 		c := attach(u, tc)
 		drained := make(chan struct{})
-		go func() { io.Copy(io.Discard, sc); close(drained) }()
+		var got countWriter
+		go func() { io.Copy(&got, sc); close(drained) }()
 
 		deadline := time.Now().Add(time.Minute)
 		if expire {
@@ -65,14 +67,23 @@ func FuzzReadLoop(f *testing.F) {
 		if decided {
 			calls[0].rs.done.Store(true)
 		}
+		// The writer goroutine sends the queries before the upstream answers and hangs up.
+		want := 0
+		for _, cl := range calls {
+			want += len(cl.buf)
+		}
+		if withProbe {
+			want += 2 + len(probeQuery)
+		}
+		waitWritten(t, &got, want)
 
 		sc.Write(stream) // fails once the client drops the connection
 		sc.Close()
 		within(t, c.done, "the read loop")
-		want := replay(stream, questions)
+		model := replay(stream, questions)
 		unanswered := 0
 		for k, cl := range calls {
-			if _, ok := want.delivered[uint16(k)]; !ok && !(decided && k == 0) {
+			if _, ok := model.delivered[uint16(k)]; !ok && !(decided && k == 0) {
 				unanswered++
 			}
 			if expire {
@@ -89,7 +100,7 @@ func FuzzReadLoop(f *testing.F) {
 
 		late := 0
 		for k, cl := range calls {
-			frame, answered := want.delivered[uint16(k)]
+			frame, answered := model.delivered[uint16(k)]
 			if decided && k == 0 {
 				if len(cl.rs.ch) != 0 {
 					t.Fatalf("query 0: a decided race got %d results", len(cl.rs.ch))
@@ -113,19 +124,19 @@ func FuzzReadLoop(f *testing.F) {
 			}
 		}
 
-		wantErrors := want.errors()
+		wantErrors := model.errors()
 		if expire {
 			wantErrors += uint64(unanswered)
 		}
 		tl := u.tally
 		if got := tl.errors.Load(); got != wantErrors {
-			t.Errorf("errors: got %d, want %d (%+v, %d unanswered)", got, wantErrors, want, unanswered)
+			t.Errorf("errors: got %d, want %d (%+v, %d unanswered)", got, wantErrors, model, unanswered)
 		}
 		if got := tl.late.Load(); got != uint64(late) {
 			t.Errorf("late replies: got %d, want %d", got, late)
 		}
-		if _, _, n := tl.quantiles(); n != uint64(len(want.delivered)) {
-			t.Errorf("replies timed: got %d, want %d", n, len(want.delivered))
+		if _, _, n := tl.quantiles(); n != uint64(len(model.delivered)) {
+			t.Errorf("replies timed: got %d, want %d", n, len(model.delivered))
 		}
 		if g := testutil.ToFloat64(u.ctr.inflight); g != 0 {
 			t.Errorf("inflight gauge %v after close, want 0", g)
@@ -440,4 +451,19 @@ func waitResult(t *testing.T, rs *race, k int) {
 		close(got)
 	}()
 	within(t, got, fmt.Sprintf("the result of query %d", k))
+}
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n atomic.Int64 }
+
+func (w *countWriter) Write(b []byte) (int, error) { w.n.Add(int64(len(b))); return len(b), nil }
+
+// waitWritten waits until the fake upstream has read n bytes.
+func waitWritten(t *testing.T, w *countWriter, n int) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); w.n.Load() < int64(n); time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the writer sent %d of %d bytes", w.n.Load(), n)
+		}
+	}
 }

@@ -3,39 +3,28 @@ package racetls
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 )
 
-const headerLen = 12
+// headerLen is the DNS header's length.
+const headerLen = wire.HeaderLen
 
 var errQuestion = errors.New("query has no single question")
 
 // questionLen returns the length of the first question (name, type, class) of
 // the packed message m. A query's question name is never compressed: it is the
-// first name in the message, so there is nothing before it to point to.
+// first name in the message, so there is nothing before it to point to (SkipName
+// refuses such a pointer).
 func questionLen(m []byte) (int, error) {
 	if len(m) < headerLen || binary.BigEndian.Uint16(m[4:]) != 1 {
 		return 0, errQuestion
 	}
-	off := headerLen
-	for {
-		if off >= len(m) {
-			return 0, errQuestion
-		}
-		l := int(m[off])
-		if l == 0 {
-			off++
-			break
-		}
-		if l&0xC0 != 0 {
-			return 0, errQuestion
-		}
-		off += l + 1
-	}
-	off += 4
-	if off > len(m) {
+	off, err := wire.SkipName(m, headerLen)
+	if err != nil || off+4 > len(m) {
 		return 0, errQuestion
 	}
-	return off - headerLen, nil
+	return off + 4 - headerLen, nil
 }
 
 // sameQuestion reports whether the reply m carries exactly one question equal
