@@ -134,4 +134,3 @@ func (h *httpsSession) exchange(ctx context.Context, m []byte) ([]byte, error) {
 }
 
 var errDoHTooLong = errors.New("DoH: body longer than a DNS message")
-

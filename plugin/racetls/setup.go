@@ -89,7 +89,7 @@ func (s *settings) newUpstream(t target, opts *options) *upstream {
 	switch t.scheme {
 	case "quic":
 		tc.MinVersion = tls.VersionTLS13 // RFC 9001 §4.2
-		tc.NextProtos = []string{"doq"}   // RFC 9250 §4.1.1
+		tc.NextProtos = []string{"doq"}  // RFC 9250 §4.1.1
 		return newUpstream(t.addr, &quicTransport{addr: t.addr, tlsConfig: tc, opts: opts}, opts)
 	case "https":
 		path := t.path

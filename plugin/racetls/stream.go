@@ -69,5 +69,5 @@ func (s *streamSession) recv() (reply, error) {
 	return reply{msg: m}, nil
 }
 
-func (s *streamSession) close() error        { return s.c.Close() }
+func (s *streamSession) close() error         { return s.c.Close() }
 func (s *streamSession) handshake() handshake { return s.hs }

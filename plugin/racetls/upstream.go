@@ -23,9 +23,9 @@ type upstream struct {
 	// fromFile marks an upstream listed by a resolv.conf-style file: it goes when the
 	// file stops listing it.
 	fromFile bool
-	ctr       *counters // under the block's server label: connections, probes
-	tally     *tally    // behind the stats table; nil when it is off
-	byServer  atomic.Pointer[map[string]*counters]
+	ctr      *counters // under the block's server label: connections, probes
+	tally    *tally    // behind the stats table; nil when it is off
+	byServer atomic.Pointer[map[string]*counters]
 
 	mu          sync.Mutex
 	conns       []*conn
@@ -52,9 +52,9 @@ func newUpstream(addr string, tr transport, opts *options) *upstream {
 		name:    tr.scheme() + "://" + addr,
 		tr:      tr,
 		opts:    opts,
-		changed:   make(chan struct{}),
-		kick:      make(chan struct{}, 1),
-		stop:      make(chan struct{}),
+		changed: make(chan struct{}),
+		kick:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
 	}
 }
 
