@@ -25,19 +25,11 @@ const maxNameLen = 255
 
 // Layout describes where things are in a packed message.
 type Layout struct {
-	// QNameEnd is the offset just past the question name; the name starts at HeaderLen.
-	QNameEnd int
 	// QEnd is the offset just past the question section.
 	QEnd int
 	// TTLs holds the offset of the TTL field of every resource record except OPT, in
 	// message order. It is appended to the slice given to Walk.
 	TTLs []uint16
-	// OPT is the offset of the OPT pseudo-RR (RFC 6891 §6.1.2), or -1; OPTEnd is the offset past it.
-	OPT, OPTEnd int
-	// Rcode is the header's (4-bit) RCODE.
-	Rcode int
-	// Qtype and Qclass are those of the single question.
-	Qtype, Qclass uint16
 }
 
 // Walk checks the structure of msg, which must hold one question, and reports its
@@ -45,7 +37,7 @@ type Layout struct {
 // a name that ends in a pointer ends there, and the pointer must point backwards to a
 // location inside the header-less part of the message, so loops are impossible.
 func Walk(msg []byte, ttls []uint16) (Layout, error) {
-	l := Layout{OPT: -1, OPTEnd: -1, TTLs: ttls}
+	l := Layout{TTLs: ttls}
 	if len(msg) < HeaderLen {
 		return l, ErrShort
 	}
@@ -56,24 +48,20 @@ func Walk(msg []byte, ttls []uint16) (Layout, error) {
 	if qd != 1 {
 		return l, ErrCount
 	}
-	l.Rcode = int(msg[3] & 0x0F)
 	off, err := SkipName(msg, HeaderLen)
 	if err != nil {
 		return l, err
 	}
-	l.QNameEnd = off
 	if off+4 > len(msg) {
 		return l, ErrShort
 	}
-	l.Qtype = binary.BigEndian.Uint16(msg[off:])
-	l.Qclass = binary.BigEndian.Uint16(msg[off+2:])
 	off += 4
 	l.QEnd = off
 
 	an, ns := int(binary.BigEndian.Uint16(msg[6:])), int(binary.BigEndian.Uint16(msg[8:]))
 	n := an + ns + int(binary.BigEndian.Uint16(msg[10:]))
+	opt := false
 	for i := range n {
-		start := off
 		off, err = SkipName(msg, off)
 		if err != nil {
 			return l, err
@@ -90,10 +78,10 @@ func Walk(msg []byte, ttls []uint16) (Layout, error) {
 		}
 		if typ == 41 { // OPT: its "TTL" holds extended RCODE and flags, not a TTL.
 			// RFC 6891 §6.1.1: at most one, in the additional section.
-			if i < an+ns || l.OPT >= 0 {
+			if i < an+ns || opt {
 				return l, ErrOPT
 			}
-			l.OPT, l.OPTEnd = start, off
+			opt = true
 			continue
 		}
 		l.TTLs = append(l.TTLs, uint16(ttlOff)) // #nosec G115 -- len(msg) <= 0xFFFF checked above.
