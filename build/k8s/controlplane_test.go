@@ -1,0 +1,310 @@
+package k8s
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnscache/dnscache/test/kit/controlplane"
+	"github.com/dnscache/dnscache/test/lab"
+
+	"github.com/miekg/dns"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The PodSecurity level (https://kubernetes.io/docs/concepts/security/pod-security-standards/)
+// each workload's pods are admitted at: the strictest level whose enforcement admits them.
+// build/README.md documents this table; TestPodSecurityLevels asserts it on the API server.
+var podSecurityLevel = map[string]string{
+	"kube-dns":    "restricted", // no hostPath, non-root, drops ALL, adds only NET_BIND_SERVICE
+	"node-cache":  "privileged", // hostPath (the socket and shim directory)
+	"example-app": "privileged", // hostPath (mounts the node cache's directory)
+}
+
+var levels = []string{"privileged", "baseline", "restricted"}
+
+// TestManifestsOnControlPlane installs every kustomization on a real kube-apiserver
+// (test/kit/controlplane): a server-side dry run with strict field validation first, then for
+// real, and checks that every object it lists is stored. Then, on what was installed: the RBAC
+// the manifests grant, as the API server enforces it; the PodSecurity level of each workload;
+// and bin/coredns on the kube-dns ConfigMap's Corefile, authenticated with the token of the
+// ServiceAccount the manifests create, answering from live objects.
+func TestManifestsOnControlPlane(t *testing.T) {
+	cp := controlplane.Start(t)
+	for _, dir := range bundles {
+		if _, errOut, err := cp.KubectlWith(cp.Kubeconfig, nil, "apply", "--dry-run=server", "--validate=strict", "-k", dir); err != nil {
+			t.Fatalf("kubectl apply --dry-run=server --validate=strict -k %s: %v\n%s", dir, err, errOut)
+		} else if strings.Contains(errOut, "Warning") {
+			t.Errorf("kubectl apply --dry-run=server -k %s warns:\n%s", dir, errOut)
+		}
+		if out := cp.Kubectl(t, "get", "-k", dir, "--ignore-not-found", "-o", "name"); out != "" {
+			t.Errorf("the dry run of %s stored objects:\n%s", dir, out)
+		}
+	}
+	for _, dir := range bundles {
+		cp.Kubectl(t, "apply", "--validate=strict", "-k", dir)
+		b := loadBundle(t, dir)
+		got := strings.Fields(cp.Kubectl(t, "get", "-k", dir, "-o", "name"))
+		if len(got) != len(b.Objs) {
+			t.Errorf("%s: %d objects stored, want %d: %v", dir, len(got), len(b.Objs), got)
+		}
+	}
+	// What is stored is what the files say: kubectl diff (a server-side dry run of the apply,
+	// compared with the live objects) finds nothing, so a re-apply changes nothing.
+	for _, dir := range bundles {
+		if out, errOut, err := cp.KubectlWith(cp.Kubeconfig, nil, "diff", "-k", dir); err != nil {
+			t.Errorf("kubectl diff -k %s after apply: %v\n%s%s", dir, err, out, errOut)
+		}
+	}
+
+	t.Run("RBAC", func(t *testing.T) { checkRBACEnforced(t, cp) })
+	t.Run("PodSecurity", func(t *testing.T) { checkPodSecurityLevels(t, cp) })
+	t.Run("kube-dns answers", func(t *testing.T) { checkKubeDNSAnswers(t, cp) })
+}
+
+// checkRBACEnforced asks the API server (kubectl auth can-i, impersonating) what each
+// manifest's ServiceAccount may do: everything the kubernetes plugin lists and watches, and
+// nothing else that matters (secrets, writes). A ServiceAccount with no binding may do none of it.
+func checkRBACEnforced(t *testing.T, cp *controlplane.ControlPlane) {
+	need := []string{"services", "endpointslices.discovery.k8s.io", "pods", "namespaces"}
+	canI := func(sa, verb, res string) bool {
+		out, errOut, err := cp.KubectlWith(cp.Kubeconfig, nil, "auth", "can-i", verb, res, "--as=system:serviceaccount:kube-system:"+sa)
+		switch strings.TrimSpace(out) {
+		case "yes":
+			return true
+		case "no":
+			return false
+		}
+		t.Fatalf("kubectl auth can-i %s %s as %s: %q %v %s", verb, res, sa, out, err, errOut)
+		return false
+	}
+	cp.Client.CoreV1().ServiceAccounts(kubeDNSNS).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "no-rbac"}}, metav1.CreateOptions{})
+	for _, sa := range []string{"coredns", "dnscache-node", "no-rbac"} {
+		granted := sa != "no-rbac"
+		for _, res := range need {
+			for _, verb := range []string{"list", "watch"} {
+				if got := canI(sa, verb, res); got != granted {
+					t.Errorf("%s may %s %s: %v, want %v", sa, verb, res, got, granted)
+				}
+			}
+		}
+		for _, vr := range [][2]string{{"get", "secrets"}, {"list", "configmaps"}, {"create", "services"}, {"update", "endpointslices.discovery.k8s.io"}, {"delete", "pods"}} {
+			if canI(sa, vr[0], vr[1]) {
+				t.Errorf("%s may %s %s", sa, vr[0], vr[1])
+			}
+		}
+	}
+}
+
+// checkPodSecurityLevels creates (server-side dry run) a Pod from each workload's template in
+// namespaces that enforce each PodSecurity level, and checks that it is admitted exactly at
+// the levels up to podSecurityLevel's.
+func checkPodSecurityLevels(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx := context.Background()
+	for _, lvl := range levels {
+		ns := "psa-" + lvl
+		cp.Namespace(t, ns, map[string]string{"pod-security.kubernetes.io/enforce": lvl})
+		for _, sa := range []string{"coredns", "dnscache-node"} {
+			cp.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
+		}
+	}
+	for _, dir := range bundles {
+		b := loadBundle(t, dir)
+		var templates []corev1.PodTemplateSpec
+		for _, d := range all[*appsv1.Deployment](b) {
+			templates = append(templates, d.Spec.Template)
+		}
+		for _, d := range all[*appsv1.DaemonSet](b) {
+			templates = append(templates, d.Spec.Template)
+		}
+		if len(templates) != 1 {
+			t.Fatalf("%s: %d workloads, want 1", dir, len(templates))
+		}
+		want := podSecurityLevel[dir]
+		for i, lvl := range levels {
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: dir, Namespace: "psa-" + lvl, Labels: templates[0].Labels},
+				Spec:       templates[0].Spec,
+			}
+			_, err := cp.Client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			admit := i <= slices.Index(levels, want)
+			if admit && err != nil {
+				t.Errorf("%s: refused under %s, want admitted (its level is %s): %v", dir, lvl, want, err)
+			}
+			if !admit && (err == nil || !strings.Contains(err.Error(), "violates PodSecurity")) {
+				t.Errorf("%s: admitted under %s, want refused (its level is %s): %v", dir, lvl, want, err)
+			}
+		}
+	}
+}
+
+// kubeDNSCorefile returns the kube-dns ConfigMap's Corefile rewritten to run here (see
+// rewriteConfigMap) against cp, authenticated by kubeconfig, with racetls racing the lab
+// upstreams ups instead of the public resolvers (nothing leaves loopback).
+func kubeDNSCorefile(t *testing.T, cp *controlplane.ControlPlane, p *ports, kubeconfig string, ups ...*lab.Upstream) string {
+	t.Helper()
+	corefile := rewriteConfigMap(t, configMapText(t, "kube-dns"), p)
+	corefile = strings.Replace(corefile, "        endpoint "+p.kubeAPI+"\n",
+		"        endpoint "+cp.URL+"\n        kubeconfig "+kubeconfig+"\n", 1)
+	re := regexp.MustCompile(`racetls \. [^{\n]*\{\n`)
+	if len(re.FindAllString(corefile, -1)) != 1 {
+		t.Fatalf("want one racetls line in:\n%s", corefile)
+	}
+	line := "racetls ."
+	for _, up := range ups {
+		line += fmt.Sprintf(" tls://%s%%%s", up.TLSAddr(), up.ServerName())
+	}
+	return re.ReplaceAllString(corefile, line+" {\n        tls "+p.s.CA+"\n")
+}
+
+// checkKubeDNSAnswers runs bin/coredns on the kube-dns ConfigMap's Corefile as the manifests'
+// coredns ServiceAccount, and as a ServiceAccount without RBAC (the negative control: never
+// ready, SERVFAIL for cluster names, "forbidden" in its log).
+func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
+	cp.Namespace(t, "apps", nil)
+	web := cp.ClusterIP(t, "apps", "web")
+	db := cp.Headless(t, "apps", "db", controlplane.Port("pg", 5432))
+	cp.EndpointSlice(t, db, controlplane.Endpoint{IP: "10.1.0.5", Hostname: "primary"}, controlplane.Endpoint{IP: "10.1.0.6"})
+	cp.ExternalName(t, "apps", "ext", "db.example.org")
+	gone := cp.ClusterIP(t, "apps", "gone")
+
+	ca, err := lab.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := []*lab.Upstream{lab.StartTest(t, lab.Config{CA: ca}), lab.StartTest(t, lab.Config{CA: ca})}
+
+	t.Run("no RBAC", func(t *testing.T) {
+		t.Parallel()
+		p := newPorts(t)
+		if err := ca.WriteFiles(p.s.Dir); err != nil {
+			t.Fatal(err)
+		}
+		p.s.Run(t, kubeDNSCorefile(t, cp, p, cp.ServiceAccountKubeconfig(t, kubeDNSNS, "no-rbac"), ups...))
+		if code, body := get(t, "http://"+p.ready+"/ready"); code == http.StatusOK {
+			t.Errorf("/ready: %d %s without RBAC", code, body)
+		}
+		m := new(dns.Msg)
+		m.SetQuestion("web.apps.svc.cluster.local.", dns.TypeA)
+		if r := p.s.Exchange(t, m, "udp"); r.Rcode != dns.RcodeServerFailure {
+			t.Errorf("without RBAC: web A: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+		}
+		if !strings.Contains(p.s.Log(), "forbidden") {
+			t.Errorf("no \"forbidden\" in the log:\n%s", p.s.Log())
+		}
+	})
+
+	t.Run("coredns ServiceAccount", func(t *testing.T) {
+		t.Parallel()
+		p := newPorts(t)
+		if err := ca.WriteFiles(p.s.Dir); err != nil {
+			t.Fatal(err)
+		}
+		p.s.Run(t, kubeDNSCorefile(t, cp, p, cp.ServiceAccountKubeconfig(t, kubeDNSNS, "coredns"), ups...))
+		waitReady(t, p.ready)
+		checkClusterAnswers(t, cp, p.s.DNS, web, gone)
+	})
+}
+
+// checkClusterAnswers checks a server whose cluster.local answers come, directly or through
+// kube-dns, from cp: ClusterIP, headless, per-endpoint names, SRV, PTR, ExternalName (its
+// target resolved through the cache and the lab upstream), a Service created now, and gone
+// (asked once, so cached, then deleted) answering NXDOMAIN once the cached answer expires.
+func checkClusterAnswers(t *testing.T, cp *controlplane.ControlPlane, addr string, web, gone *corev1.Service) {
+	t.Helper()
+	c := &dns.Client{Net: "udp", Timeout: 5 * time.Second}
+	ask := func(name string, qtype uint16) *dns.Msg {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		r, _, err := c.Exchange(m, addr)
+		if err != nil {
+			t.Fatalf("%s %s: %v", name, dns.TypeToString[qtype], err)
+		}
+		return r
+	}
+	want := func(name string, qtype uint16, rcode int, rdata ...string) {
+		t.Helper()
+		r := ask(name, qtype)
+		got := rrData(r, qtype)
+		sort.Strings(rdata)
+		if r.Rcode != rcode || !slices.Equal(got, rdata) {
+			t.Errorf("%s %s: %s %v, want %s %v", name, dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], got, dns.RcodeToString[rcode], rdata)
+		}
+	}
+	want("web.apps.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, web.Spec.ClusterIP)
+	rev, _ := dns.ReverseAddr(web.Spec.ClusterIP)
+	want(rev, dns.TypePTR, dns.RcodeSuccess, "web.apps.svc.cluster.local.")
+	want("db.apps.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, "10.1.0.5", "10.1.0.6")
+	want("primary.db.apps.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, "10.1.0.5")
+	want("_pg._tcp.db.apps.svc.cluster.local.", dns.TypeSRV, dns.RcodeSuccess, "5432 10-1-0-6.db.apps.svc.cluster.local.", "5432 primary.db.apps.svc.cluster.local.")
+	want("nosuch.apps.svc.cluster.local.", dns.TypeA, dns.RcodeNameError)
+	r := ask("ext.apps.svc.cluster.local.", dns.TypeA)
+	if cn := rrData(r, dns.TypeCNAME); r.Rcode != dns.RcodeSuccess || !slices.Equal(cn, []string{"db.example.org."}) || len(rrData(r, dns.TypeA)) == 0 {
+		t.Errorf("ext A: want CNAME db.example.org. and its address from the upstream, have %v", r)
+	}
+	want("gone.apps.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, gone.Spec.ClusterIP)
+
+	late := cp.ClusterIP(t, "apps", fmt.Sprintf("late-%d", time.Now().UnixNano()%100000))
+	lateName := late.Name + ".apps.svc.cluster.local."
+	poll(t, lateName+" appears", 15*time.Second, func() bool {
+		return slices.Equal(rrData(ask(lateName, dns.TypeA), dns.TypeA), []string{late.Spec.ClusterIP})
+	})
+	cp.DeleteService(t, "apps", "gone")
+	// The positive answer is cached for the kubernetes plugin's ttl (30 s); after that the
+	// name is NXDOMAIN.
+	poll(t, "gone NXDOMAIN after delete", 45*time.Second, func() bool {
+		return ask("gone.apps.svc.cluster.local.", dns.TypeA).Rcode == dns.RcodeNameError
+	})
+}
+
+// rrData returns the answer section's records of type qtype as sorted strings: the address
+// for A, the target for CNAME and PTR, "PORT TARGET" for SRV.
+func rrData(r *dns.Msg, qtype uint16) []string {
+	out := []string{}
+	for _, rr := range r.Answer {
+		if rr.Header().Rrtype != qtype {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.A:
+			out = append(out, v.A.String())
+		case *dns.CNAME:
+			out = append(out, v.Target)
+		case *dns.PTR:
+			out = append(out, v.Ptr)
+		case *dns.SRV:
+			out = append(out, fmt.Sprintf("%d %s", v.Port, v.Target))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func waitReady(t *testing.T, addr string) {
+	t.Helper()
+	poll(t, "/ready 200", 30*time.Second, func() bool {
+		code, _ := get(t, "http://"+addr+"/ready")
+		return code == http.StatusOK
+	})
+}
+
+func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
