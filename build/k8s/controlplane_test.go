@@ -307,4 +307,3 @@ func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
-
