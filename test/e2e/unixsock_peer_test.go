@@ -1,0 +1,443 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dnscache/dnscache/test/harness"
+
+	dnstap "github.com/dnstap/golang-dnstap"
+	"github.com/miekg/dns"
+	"google.golang.org/protobuf/proto"
+)
+
+// What the plugins of a block see of a client on the unixsock socket (DESIGN §7): a TCP client
+// at 127.0.0.1:N, N numbering the connection, on the local address 127.0.0.1:0; the peer's
+// SO_PEERCRED pid, uid and gid as metadata (unixsock/pid, ...). Each test asks the same queries
+// over the socket and over UDP, and checks what log, dnstap, acl, view and prometheus report.
+
+// peerTapCorefile has two log rules (the default format for default.test., a custom one with
+// unixsock's metadata for custom.test.), dnstap to the test's reader with the metadata in the
+// extra field, and prometheus.
+const peerTapCorefile = `.:{{.Port}} {
+    bind 127.0.0.1
+    {{.Std}}
+    unixsock {{.Sock}}
+    metadata
+    log default.test.
+    log custom.test. "custom {remote} {port} {proto} {local} {>id} {name} pid={/unixsock/pid} uid={/unixsock/uid} gid={/unixsock/gid} path={/unixsock/path}"
+    dnstap unix://{{.Dir}}/tap.sock full {
+        extra "pid={/unixsock/pid} uid={/unixsock/uid}"
+    }
+    hosts {
+        192.0.2.1 default.test custom.test
+    }
+}
+`
+
+// TestUnixsockPeerLogDnstapMetrics: log's default and custom lines, dnstap's messages and
+// CoreDNS's request counter for socket and UDP clients.
+func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
+	harness.CheckFDs(t)
+	s := harness.Prepare(t)
+	tap := newPeerTap(t, filepath.Join(s.Dir, "tap.sock"))
+	s.Run(t, peerTapCorefile)
+	unixsockEventually(t, tap.connected, "dnstap did not connect")
+	pid, uid, gid := os.Getpid(), os.Geteuid(), os.Getegid()
+
+	// Two queries on one socket connection, one on a second connection; two over UDP.
+	c1 := unixsockDial(t, s.Sock)
+	sock1 := []*dns.Msg{peerQuery("default.test.", 0x1111), peerQuery("custom.test.", 0x1112)}
+	for _, q := range sock1 {
+		peerExchange(t, c1, q, dns.RcodeSuccess)
+	}
+	c2 := unixsockDial(t, s.Sock)
+	sock2 := peerQuery("custom.test.", 0x2221)
+	peerExchange(t, c2, sock2, dns.RcodeSuccess)
+	c1.Close()
+	c2.Close()
+
+	u, err := net.Dial("udp", s.DNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	udpPort := u.LocalAddr().(*net.UDPAddr).Port
+	udp := []*dns.Msg{peerQuery("default.test.", 0x3331), peerQuery("custom.test.", 0x3332)}
+	for _, q := range udp {
+		r, _, err := (&dns.Client{Timeout: 5 * time.Second}).ExchangeWithConn(q, &dns.Conn{Conn: u})
+		if err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("UDP %s: %v %v", q.Question[0].Name, r, err)
+		}
+	}
+
+	// log, default format: the socket client is 127.0.0.1:N over tcp (the bufsize of a query
+	// without EDNS is then 65535, as over TCP); N is the connection's number.
+	defaultRE := regexp.MustCompile(`\[INFO\] 127\.0\.0\.1:(\d+) - 4369 "A IN default\.test\. tcp 30 false 65535" NOERROR qr,aa,rd 58 \d`)
+	var m []string
+	unixsockEventually(t, func() bool { m = defaultRE.FindStringSubmatch(s.Log()); return m != nil }, "default log line of the socket query\n%s", s.Log)
+	conn1, _ := strconv.Atoi(m[1])
+	if conn1 < 1 || conn1 > 65535 {
+		t.Fatalf("socket client's port %d is not a connection number 1-65535", conn1)
+	}
+	wantUDP := fmt.Sprintf(`[INFO] 127.0.0.1:%d - 13105 "A IN default.test. udp 30 false 512" NOERROR qr,aa,rd 58 `, udpPort)
+	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), wantUDP) }, "default log line %q\n%s", wantUDP, s.Log)
+
+	// log, custom format: the same address, the local address 127.0.0.1, the peer credentials.
+	customRE := regexp.MustCompile(`custom 127\.0\.0\.1 (\d+) tcp 127\.0\.0\.1 8737 custom\.test\. pid=(\S+) uid=(\S+) gid=(\S+) path=(\S+)`)
+	unixsockEventually(t, func() bool { return customRE.MatchString(s.Log()) }, "custom log line of the second socket connection\n%s", s.Log)
+	m2 := customRE.FindStringSubmatch(s.Log())
+	conn2, _ := strconv.Atoi(m2[1])
+	if want := []string{strconv.Itoa(pid), strconv.Itoa(uid), strconv.Itoa(gid), s.Sock}; !equalStrings(m2[2:], want) {
+		t.Errorf("socket peer in the log: pid, uid, gid, path = %v, want %v", m2[2:], want)
+	}
+	want1 := fmt.Sprintf("custom 127.0.0.1 %d tcp 127.0.0.1 4370 custom.test. pid=%d uid=%d gid=%d path=%s", conn1, pid, uid, gid, s.Sock)
+	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), want1) }, "log line %q (same port as the connection's default line)\n%s", want1, s.Log)
+	if conn2 == conn1 {
+		t.Errorf("two socket connections logged with the same port %d", conn1)
+	}
+	wantUDPCustom := fmt.Sprintf("custom 127.0.0.1 %d udp 127.0.0.1 13106 custom.test. pid=- uid=- gid=- path=-", udpPort)
+	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), wantUDPCustom) }, "log line %q\n%s", wantUDPCustom, s.Log)
+
+	// dnstap: a CLIENT_QUERY and a CLIENT_RESPONSE per query, with the same address as the log.
+	type want struct {
+		proto dnstap.SocketProtocol
+		port  int
+		extra string
+	}
+	sockExtra := fmt.Sprintf("pid=%d uid=%d", pid, uid)
+	wants := map[uint16]want{
+		0x1111: {dnstap.SocketProtocol_TCP, conn1, sockExtra},
+		0x1112: {dnstap.SocketProtocol_TCP, conn1, sockExtra},
+		0x2221: {dnstap.SocketProtocol_TCP, conn2, sockExtra},
+		0x3331: {dnstap.SocketProtocol_UDP, udpPort, "pid=- uid=-"},
+		0x3332: {dnstap.SocketProtocol_UDP, udpPort, "pid=- uid=-"},
+	}
+	unixsockEventually(t, func() bool { return len(tap.messages()) >= 2*len(wants) }, "%s dnstap messages", func() string { return fmt.Sprint(len(tap.messages())) })
+	seen := map[string]bool{}
+	for _, d := range tap.messages() {
+		msg := d.GetMessage()
+		if d.GetType() != dnstap.Dnstap_MESSAGE || msg == nil {
+			t.Fatalf("dnstap frame is not a message: %v", d)
+		}
+		raw := msg.GetQueryMessage()
+		if msg.GetType() == dnstap.Message_CLIENT_RESPONSE {
+			raw = msg.GetResponseMessage()
+		}
+		var dm dns.Msg
+		if err := dm.Unpack(raw); err != nil {
+			t.Fatalf("dnstap %v carries a malformed DNS message: %v", msg.GetType(), err)
+		}
+		w, ok := wants[dm.Id]
+		if !ok {
+			t.Fatalf("dnstap message for an ID we did not send: %v", d)
+		}
+		key := fmt.Sprintf("%s/%#x", msg.GetType(), dm.Id)
+		if seen[key] {
+			t.Errorf("dnstap %s twice", key)
+		}
+		seen[key] = true
+		if msg.GetType() != dnstap.Message_CLIENT_QUERY && msg.GetType() != dnstap.Message_CLIENT_RESPONSE {
+			t.Errorf("%s: unexpected type", key)
+		}
+		if msg.GetSocketFamily() != dnstap.SocketFamily_INET || msg.GetSocketProtocol() != w.proto ||
+			!net.IP(msg.GetQueryAddress()).Equal(net.IPv4(127, 0, 0, 1)) || len(msg.GetQueryAddress()) != 4 ||
+			int(msg.GetQueryPort()) != w.port || msg.ResponseAddress != nil || msg.ResponsePort != nil {
+			t.Errorf("%s: family %v protocol %v query address %v port %d response address %v port %v; want INET %v 127.0.0.1 port %d and no response address",
+				key, msg.GetSocketFamily(), msg.GetSocketProtocol(), net.IP(msg.GetQueryAddress()), msg.GetQueryPort(),
+				msg.ResponseAddress, msg.ResponsePort, w.proto, w.port)
+		}
+		if string(d.GetExtra()) != w.extra {
+			t.Errorf("%s: extra %q, want %q", key, d.GetExtra(), w.extra)
+		}
+		if msg.QueryTimeSec == nil || (msg.GetType() == dnstap.Message_CLIENT_RESPONSE && msg.ResponseTimeSec == nil) {
+			t.Errorf("%s: times missing", key)
+		}
+		if msg.GetType() == dnstap.Message_CLIENT_RESPONSE && (len(dm.Answer) != 1 || !dm.Response) {
+			t.Errorf("%s: response %v", key, &dm)
+		}
+	}
+	if len(seen) != 2*len(wants) {
+		t.Errorf("dnstap messages %v, want a query and a response for each of %d IDs", seen, len(wants))
+	}
+	if bad := tap.failures(); len(bad) > 0 {
+		t.Errorf("dnstap reader: %v", bad)
+	}
+
+	// prometheus: socket queries are counted under server unix://PATH, proto tcp, family 1.
+	sockLabels := map[string]string{"server": "unix://" + s.Sock, "proto": "tcp", "family": "1", "zone": ".", "type": "A"}
+	if got := s.Metric(t, "coredns_dns_requests_total", sockLabels); got != 3 {
+		t.Errorf("coredns_dns_requests_total%v = %v, want 3", sockLabels, got)
+	}
+	if got := s.Metric(t, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 3 {
+		t.Errorf("coredns_dns_requests_total{server=unix://...} = %v, want 3 (all of them tcp)", got)
+	}
+	udpLabels := map[string]string{"server": "dns://" + s.DNS, "proto": "udp", "family": "1"}
+	if got := s.Metric(t, "coredns_dns_requests_total", udpLabels); got != 2 {
+		t.Errorf("coredns_dns_requests_total%v = %v, want 2", udpLabels, got)
+	}
+	// The responses by rcode and plugin, labelled as for UDP clients.
+	for _, plugin := range []string{"log", "hosts"} {
+		wantN := map[string]float64{"log": 3}[plugin] // CoreDNS labels the first plugin of the chain that answered
+		sl := map[string]string{"server": "unix://" + s.Sock, "rcode": "NOERROR", "plugin": plugin}
+		ul := map[string]string{"server": "dns://" + s.DNS, "rcode": "NOERROR", "plugin": plugin}
+		if got, gotUDP := s.Metric(t, "coredns_dns_responses_total", sl), s.Metric(t, "coredns_dns_responses_total", ul); got != wantN || gotUDP != wantN*2/3 {
+			t.Errorf("coredns_dns_responses_total{rcode=NOERROR, plugin=%s}: socket %v, UDP %v; want %v and %v", plugin, got, gotUDP, wantN, wantN*2/3)
+		}
+	}
+	s.Stop(t)
+}
+
+// peerACLCorefile: one acl lets 127.0.0.1 in and blocks the rest, one blocks 127.0.0.0/8, one
+// drops it.
+const peerACLCorefile = `.:{{.Port}} {
+    bind 127.0.0.1
+    {{.Std}}
+    unixsock {{.Sock}}
+    acl allowed.test {
+        allow net 127.0.0.1/32
+        block
+    }
+    acl blocked.test {
+        block net 127.0.0.0/8
+    }
+    acl dropped.test {
+        drop net 127.0.0.0/8
+    }
+    acl other.test {
+        allow net 10.0.0.0/8
+        block
+    }
+    hosts {
+        192.0.2.1 allowed.test blocked.test dropped.test other.test
+    }
+}
+`
+
+// TestUnixsockPeerACL: acl matches socket clients as 127.0.0.1, as it does UDP clients from
+// there.
+func TestUnixsockPeerACL(t *testing.T) {
+	s := harness.Start(t, peerACLCorefile)
+	c := unixsockDial(t, s.Sock)
+	for _, tc := range []struct {
+		name  string
+		rcode int
+	}{
+		{"allowed.test.", dns.RcodeSuccess},
+		{"blocked.test.", dns.RcodeRefused},
+		{"other.test.", dns.RcodeRefused},
+	} {
+		q := peerQuery(tc.name, 0)
+		r := peerExchange(t, c, q, tc.rcode)
+		if tc.rcode == dns.RcodeSuccess && len(r.Answer) != 1 {
+			t.Errorf("socket %s: %v", tc.name, r)
+		}
+		if ru := s.Exchange(t, peerQuery(tc.name, 0), "udp"); ru.Rcode != tc.rcode {
+			t.Errorf("UDP %s: %s, want %s", tc.name, dns.RcodeToString[ru.Rcode], dns.RcodeToString[tc.rcode])
+		}
+	}
+	// drop: no reply, as over TCP; the connection stays open and answers the next query.
+	unixsockSend(t, c, peerQuery("dropped.test.", 0x4441), peerQuery("allowed.test.", 0x4442))
+	if r := unixsockRecv(t, c); r.Id != 0x4442 || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("after a dropped query: %v", r)
+	}
+	if got := s.Metric(t, "coredns_acl_blocked_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 2 {
+		t.Errorf("coredns_acl_blocked_requests_total{server=unix://...} = %v, want 2", got)
+	}
+	if got := s.Metric(t, "coredns_acl_dropped_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 1 {
+		t.Errorf("coredns_acl_dropped_requests_total{server=unix://...} = %v, want 1", got)
+	}
+	s.Stop(t)
+}
+
+// peerViewCorefile: the first block, which holds the socket, is selected for TCP clients on
+// loopback, the second for the rest (UDP, and fall.test. over TCP).
+const peerViewCorefile = `.:{{.Port}} {
+    bind 127.0.0.1
+    {{.Std}}
+    unixsock {{.Sock}}
+    view sock {
+        expr incidr(client_ip(), '127.0.0.0/8') && proto() == 'tcp' && name() != 'fall.test.'
+    }
+    metadata
+    log . "{remote} {proto} {name} view={/view/name}"
+    hosts {
+        192.0.2.1 v.test
+    }
+}
+.:{{.Port}} {
+    bind 127.0.0.1
+    log . "{remote} {proto} {name} view=other"
+    hosts {
+        192.0.2.2 v.test fall.test
+    }
+}
+`
+
+// TestUnixsockPeerView: view sees a socket client as a TCP client on 127.0.0.1.
+func TestUnixsockPeerView(t *testing.T) {
+	s := harness.Start(t, peerViewCorefile)
+	c := unixsockDial(t, s.Sock)
+	r := peerExchange(t, c, peerQuery("v.test.", 0), dns.RcodeSuccess)
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Errorf("socket: %v, want the view block's 192.0.2.1", r)
+	}
+	if r := s.Exchange(t, peerQuery("v.test.", 0), "tcp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Errorf("TCP: %v, want the view block's 192.0.2.1", r)
+	}
+	if r := s.Exchange(t, peerQuery("v.test.", 0), "udp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
+		t.Errorf("UDP: %v, want the other block's 192.0.2.2", r)
+	}
+	// The socket serves its own block only: where the view does not match, a TCP client falls
+	// through to the next block of the address, a socket client is refused (README, Bugs).
+	peerExchange(t, c, peerQuery("fall.test.", 0), dns.RcodeRefused)
+	if r := s.Exchange(t, peerQuery("fall.test.", 0), "tcp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
+		t.Errorf("TCP fall.test.: %v, want the other block's 192.0.2.2", r)
+	}
+	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), "127.0.0.1 tcp v.test. view=sock") }, "view log line\n%s", s.Log)
+	if got := s.Metric(t, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock, "view": "sock", "proto": "tcp"}); got != 1 {
+		t.Errorf("coredns_dns_requests_total{server=unix://..., view=sock} = %v, want 1", got)
+	}
+	s.Stop(t)
+}
+
+func peerQuery(name string, id uint16) *dns.Msg {
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeA)
+	if id != 0 {
+		q.Id = id
+	}
+	return q
+}
+
+// peerExchange sends q on the socket connection c and reads its reply.
+func peerExchange(t *testing.T, c net.Conn, q *dns.Msg, rcode int) *dns.Msg {
+	t.Helper()
+	unixsockSend(t, c, q)
+	r := unixsockRecv(t, c)
+	if r.Id != q.Id || r.Rcode != rcode {
+		t.Fatalf("socket %s: got %v, want id %d rcode %s", q.Question[0].Name, r, q.Id, dns.RcodeToString[rcode])
+	}
+	return r
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// peerTap is a dnstap sink on a Unix socket: golang-dnstap's frame-stream reader, with the
+// bidirectional handshake CoreDNS's dnstap plugin speaks, on each connection the server makes.
+type peerTap struct {
+	ln net.Listener
+
+	mu    sync.Mutex
+	msgs  []*dnstap.Dnstap
+	bad   []string
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+func newPeerTap(t *testing.T, path string) *peerTap {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peerTap{ln: ln}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *peerTap) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c)
+		p.mu.Unlock()
+		p.wg.Add(1)
+		go p.read(c)
+	}
+}
+
+func (p *peerTap) read(c net.Conn) {
+	defer p.wg.Done()
+	in, err := dnstap.NewFrameStreamInputTimeout(c, true, 5*time.Second)
+	if err != nil {
+		p.fail("handshake: " + err.Error())
+		return
+	}
+	frames := make(chan []byte, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for f := range frames {
+			m := new(dnstap.Dnstap)
+			if err := proto.Unmarshal(f, m); err != nil {
+				p.fail("unmarshal: " + err.Error())
+				continue
+			}
+			p.mu.Lock()
+			p.msgs = append(p.msgs, m)
+			p.mu.Unlock()
+		}
+	}()
+	in.ReadInto(frames) // returns when the connection ends
+	close(frames)
+	<-done
+}
+
+func (p *peerTap) fail(s string) {
+	p.mu.Lock()
+	p.bad = append(p.bad, s)
+	p.mu.Unlock()
+}
+
+func (p *peerTap) failures() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.bad...)
+}
+
+func (p *peerTap) connected() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns) > 0
+}
+
+func (p *peerTap) messages() []*dnstap.Dnstap {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]*dnstap.Dnstap(nil), p.msgs...)
+}
+
+func (p *peerTap) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
