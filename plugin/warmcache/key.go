@@ -13,7 +13,7 @@ const (
 // hashKey hashes the key of a request without allocating: the qname is lower-cased
 // (ASCII, RFC 4343) byte by byte as it is hashed. Entries keep their full key, so a
 // collision costs a miss, never a wrong answer.
-func hashKey(qname string, qtype, qclass uint16, do, cd bool) uint64 {
+func hashKey[S string | []byte](qname S, qtype, qclass uint16, do, cd bool) uint64 {
 	h := uint64(fnvOffset)
 	for i := 0; i < len(qname); i++ {
 		b := qname[i]
@@ -47,4 +47,24 @@ func asciiLower(s string) string {
 		}
 	}
 	return s
+}
+
+// equalFold reports whether a and b are equal ignoring ASCII case (RFC 4343).
+func equalFold[S string | []byte](a string, b S) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x |= 0x20
+		}
+		if 'A' <= y && y <= 'Z' {
+			y |= 0x20
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }

@@ -32,14 +32,38 @@ const (
 // builds those bytes without unpacking anything; reply builds the same reply as a *dns.Msg
 // for the chains that need one.
 
+// replyTo is what a reply takes from its request.
+type replyTo struct {
+	id             uint16
+	opcode         int
+	rd, cd, ad     bool
+	edns, do       bool
+	size           uint16 // the request's OPT UDP size
+	flagsHi        byte   // the upper byte of the request's OPT flags (DO and Z bits)
+	qwire          []byte // the question name as the client sent it, or nil: see qname
+	qname          string // the question name in presentation format
+	hasOptionsEDNS bool   // the request's OPT carries options
+}
+
 // render returns e as a reply to r with every TTL set to ttl, or false when raw bytes
 // can't be the exact reply: the request carries EDNS options (which SizeAndDo filters
 // and echoes), or the reply does not fit limit, the largest reply the client accepts (0
 // for no limit), so that it must be truncated as ScrubWriter truncates.
 func (e *entry) render(r *dns.Msg, opt *dns.OPT, ttl uint32, limit int) ([]byte, bool) {
-	n, extra := len(e.msg), 0
+	rt := replyTo{id: r.Id, opcode: r.Opcode, rd: r.RecursionDesired, cd: r.CheckingDisabled,
+		ad: r.AuthenticatedData, qname: r.Question[0].Name}
 	if opt != nil {
-		if len(opt.Option) > 0 {
+		rt.edns, rt.do, rt.size, rt.flagsHi = true, opt.Do(), opt.UDPSize(), byte(opt.Hdr.Ttl>>8)
+		rt.hasOptionsEDNS = len(opt.Option) > 0
+	}
+	return e.renderTo(nil, &rt, ttl, limit)
+}
+
+// renderTo appends e as a reply to rt with every TTL set to ttl to dst; see render.
+func (e *entry) renderTo(dst []byte, rt *replyTo, ttl uint32, limit int) ([]byte, bool) {
+	n, extra := len(e.msg), 0
+	if rt.edns {
+		if rt.hasOptionsEDNS {
 			return nil, false
 		}
 		extra = optLen
@@ -47,38 +71,51 @@ func (e *entry) render(r *dns.Msg, opt *dns.OPT, ttl uint32, limit int) ([]byte,
 	if limit > 0 && n+extra > limit {
 		return nil, false
 	}
-	buf := make([]byte, n, n+extra)
-	copy(buf, e.msg)
-	binary.BigEndian.PutUint16(buf, r.Id)
+	if dst == nil {
+		dst = make([]byte, 0, n+extra)
+	}
+	start := len(dst)
+	dst = append(dst, e.msg...)
+	buf := dst[start:]
+	binary.BigEndian.PutUint16(buf, rt.id)
 
-	b2 := flagQR | byte(r.Opcode&0xF)<<3 | buf[2]&flagAA
-	if r.RecursionDesired {
+	b2 := flagQR | byte(rt.opcode&0xF)<<3 | buf[2]&flagAA
+	if rt.rd {
 		b2 |= flagRD
 	}
-	b3 := buf[3]&(flagRA|0x0F) | e.adFor(r, opt)
-	if r.CheckingDisabled {
+	b3 := buf[3] & (flagRA | 0x0F)
+	if e.ad && (rt.do || rt.ad) {
+		b3 |= flagAD
+	}
+	if rt.cd {
 		b3 |= flagCD
 	}
 	buf[2], buf[3] = b2, b3
 
 	// The question exactly as the client sent it, 0x20 case and escaped bytes included.
-	if !wire.CopyCase(buf, wire.HeaderLen, r.Question[0].Name) {
-		end, err := dns.PackDomainName(r.Question[0].Name, buf, wire.HeaderLen, nil, false)
+	switch {
+	case rt.qwire != nil:
+		if len(rt.qwire) != e.qEnd-4-wire.HeaderLen {
+			return nil, false
+		}
+		copy(buf[wire.HeaderLen:], rt.qwire)
+	case !wire.CopyCase(buf, wire.HeaderLen, rt.qname):
+		end, err := dns.PackDomainName(rt.qname, buf, wire.HeaderLen, nil, false)
 		if err != nil || end != e.qEnd-4 {
 			return nil, false
 		}
 	}
 	wire.PatchTTLs(buf, e.ttls, ttl)
 
-	if opt != nil {
-		size := opt.UDPSize()
+	if rt.edns {
 		// RFC 6891 §6.1.3: version 0 and no extended RCODE; the request's DO (and the rest
 		// of its upper flag byte) kept, as SizeAndDo keeps them.
-		buf = append(buf, 0, 0, 41, byte(size>>8), byte(size), 0, 0, byte(opt.Hdr.Ttl>>8), 0, 0, 0)
+		dst = append(dst, 0, 0, 41, byte(rt.size>>8), byte(rt.size), 0, 0, rt.flagsHi, 0, 0, 0)
+		buf = dst[start:]
 		arcount := binary.BigEndian.Uint16(buf[10:])
 		binary.BigEndian.PutUint16(buf[10:], arcount+1)
 	}
-	return buf, true
+	return dst, true
 }
 
 // adFor returns the AD bit of e's reply to r.

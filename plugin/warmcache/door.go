@@ -1,0 +1,57 @@
+package warmcache
+
+import (
+	"github.com/coredns/coredns/plugin/pkg/edns"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
+	"github.com/miekg/dns"
+)
+
+// Hit answers the packed query msg from the cache without unpacking it, for a listener that
+// sees queries before the server does (the front door, DESIGN §6.3). It appends the reply
+// to dst and returns it with its rcode, or false when the query must go to the server: it
+// is not a plain IN query (wire.ParseQuery) with a name of plain bytes, it is not in the
+// cache's zones, there is no fresh entry, or the reply must be truncated (udp, over the
+// client's size). server is the label of the listener's metrics. The reply is the one
+// ServeDNS gives through the rest of the server for the same query.
+func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte, int, bool) {
+	q, err := wire.ParseQuery(msg)
+	if err != nil || !q.Plain || q.Qclass != dns.ClassINET {
+		return dst, 0, false
+	}
+	switch q.Qtype {
+	case dns.TypeAXFR, dns.TypeIXFR, dns.TypeDS: // transfers; DS is routed to the parent zone
+		return dst, 0, false
+	}
+	var nb [256]byte
+	name := q.AppendName(nb[:0], msg)
+	if len(c.Zones) != 1 || c.Zones[0] != "." {
+		if !c.inZones(string(name)) {
+			return dst, 0, false
+		}
+	}
+	h := hashKey(name, q.Qtype, q.Qclass, q.DO, q.CD)
+	e := c.store.get(h)
+	if e == nil || e.key.qtype != q.Qtype || e.key.qclass != q.Qclass || e.key.do != q.DO || e.key.cd != q.CD ||
+		!equalFold(e.key.name, name) {
+		return dst, 0, false
+	}
+	now := c.now().UnixNano()
+	rem := e.remaining(now)
+	if rem <= 0 {
+		return dst, 0, false // expired: stale answers and refreshes are the chain's
+	}
+	limit := 0
+	if udp {
+		limit = int(edns.Size("udp", q.UDPSize))
+	}
+	rt := replyTo{id: q.ID, rd: q.RD, cd: q.CD, ad: q.AD, edns: q.EDNS, do: q.DO, size: q.UDPSize,
+		flagsHi: q.FlagsHi, qwire: msg[wire.HeaderLen:q.QNameEnd]}
+	out, ok := e.renderTo(dst, &rt, uint32(rem), limit) // #nosec G115 -- 0 < rem <= ttl
+	if !ok {
+		return dst, 0, false
+	}
+	e.hit(now)
+	c.metrics.get(server).hits.Inc()
+	return out, e.rcode, true
+}
