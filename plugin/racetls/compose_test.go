@@ -308,11 +308,11 @@ func TestMetricsServerFromRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := rt.upstreams[0]
-	waitFor(t, "the reply counted", func() bool { return counterValue(queryCount, srv.Addr, u.name) == 1 })
-	if n := counterValue(queryCount, rt.server, u.name); n != 0 {
+	waitFor(t, "the reply counted", func() bool { return counterValue(queryCount, srv.Addr, u.name, "tls") == 1 })
+	if n := counterValue(queryCount, rt.server, u.name, "tls"); n != 0 {
 		t.Errorf("queries under the block's label %s: %v, want 0", rt.server, n)
 	}
-	if n := counterValue(winCount, srv.Addr, u.name); n != 1 {
+	if n := counterValue(winCount, srv.Addr, u.name, "tls"); n != 1 {
 		t.Errorf("wins under %s: %v, want 1", srv.Addr, n)
 	}
 	if n := u.tally.queries.Load(); n != 1 {

@@ -375,7 +375,7 @@ func newFuzzUpstream(opts *options, i int) *upstream {
 	addr := net.JoinHostPort(net.IPv4(192, 0, 2, byte(i)).String(), "853")
 	u := newUpstream(addr, &streamTransport{addr: addr, tlsConfig: &tls.Config{}}, opts)
 	u.tally = new(tally)
-	u.ctr = newCounters("fuzz://", u.name, u.tally)
+	u.ctr = newCounters("fuzz://", u.name, "tls", u.tally)
 	return u
 }
 

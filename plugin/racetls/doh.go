@@ -53,6 +53,7 @@ func newHTTPSTransport(addr, path string, tc *tls.Config, opts *options) *httpsT
 
 func (t *httpsTransport) scheme() string { return "https" }
 func (t *httpsTransport) datagram() bool { return false }
+func (t *httpsTransport) stream() bool   { return false }
 
 var errNoH2 = errors.New("the server did not negotiate HTTP/2 (ALPN h2)")
 

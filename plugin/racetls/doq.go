@@ -38,6 +38,7 @@ type quicTransport struct {
 
 func (t *quicTransport) scheme() string { return "quic" }
 func (t *quicTransport) datagram() bool { return true }
+func (t *quicTransport) stream() bool   { return false }
 
 func (t *quicTransport) dial(ctx context.Context) (session, error) {
 	qc, err := quic.DialAddrEarly(ctx, t.addr, t.tlsConfig, &quic.Config{

@@ -138,6 +138,6 @@ func TestHalfOpen(t *testing.T) {
 	mustNoError(t, rt, "ho.example.com.")
 	u := rt.upstreams[0]
 	waitFor(t, "a half-open connection replaced", func() bool {
-		return testutil.ToFloat64(errorCount.WithLabelValues(rt.server, u.name, kindHalfOpen)) > 0 && u.tally.reconnects.Load() > 0
+		return testutil.ToFloat64(errorCount.WithLabelValues(rt.server, u.name, "tls", kindHalfOpen)) > 0 && u.tally.reconnects.Load() > 0
 	})
 }

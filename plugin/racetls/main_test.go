@@ -82,7 +82,8 @@ func startRT(t testing.TB, corefile string) *RaceTLS {
 		waitFor(t, "the first dial to "+u.name, func() bool {
 			u.mu.Lock()
 			defer u.mu.Unlock()
-			return u.tally.full.Load()+u.tally.resumed.Load() >= uint64(rt.opts.conns) || u.dialErr != nil
+			hs := u.tally.full.Load() + u.tally.resumed.Load()
+			return len(u.conns) >= rt.opts.conns && (hs >= uint64(rt.opts.conns) || u.tr.scheme() == "dns") || u.dialErr != nil
 		})
 	}
 	return rt

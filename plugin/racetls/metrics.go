@@ -9,36 +9,36 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
-// Variables declared for monitoring. Every series carries the server block's
-// address (server) and the upstream (to).
+// Variables declared for monitoring. Every series carries the server of the request
+// (server), the upstream (to) and its transport: tls, quic, https or dns.
 var (
 	queryCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "queries_total",
 		Help:      "Counter of client queries sent to each upstream (keepalive probes excluded).",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 
 	winCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "wins_total",
 		Help:      "Counter of races won by each upstream.",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 
 	lateCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "late_replies_total",
 		Help:      "Counter of replies read after their race was decided; they are dropped.",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 
 	errorCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "errors_total",
 		Help:      "Counter of failed replies and errors per upstream, by kind.",
-	}, []string{"server", "to", "kind"})
+	}, []string{"server", "to", "transport", "kind"})
 
 	replyDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace:                   plugin.Namespace,
@@ -47,42 +47,42 @@ var (
 		Buckets:                     plugin.TimeBuckets,
 		NativeHistogramBucketFactor: plugin.NativeHistogramBucketFactor,
 		Help:                        "Histogram of the time from sending a query to reading its reply, for every reply (winners, losers, late).",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 
 	reconnectCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "reconnects_total",
 		Help:      "Counter of connections re-established after a connection to the upstream was lost.",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 
 	handshakeCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "handshakes_total",
 		Help:      "Counter of completed TLS handshakes, by whether the session was resumed.",
-	}, []string{"server", "to", "resumed"})
+	}, []string{"server", "to", "transport", "resumed"})
 
 	earlyCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "early_data_total",
 		Help:      "Counter of resumed QUIC handshakes whose first queries went out as 0-RTT early data.",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 
 	inflightGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "inflight",
 		Help:      "Gauge of queries written to the upstream and not yet answered or expired.",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 
 	connGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "conns",
 		Help:      "Gauge of open TLS connections to the upstream.",
-	}, []string{"server", "to"})
+	}, []string{"server", "to", "transport"})
 )
 
 // Error kinds, the values of errors_total's kind label.
@@ -112,24 +112,25 @@ type counters struct {
 	full, resumed, early            prometheus.Counter
 	inflight, conns                 prometheus.Gauge
 	duration                        prometheus.Observer
-	server, to                      string
+	server, to, transport           string
 	t                               *tally
 }
 
-func newCounters(server, to string, t *tally) *counters {
+func newCounters(server, to, tr string, t *tally) *counters {
 	return &counters{
-		queries:    queryCount.WithLabelValues(server, to),
-		wins:       winCount.WithLabelValues(server, to),
-		late:       lateCount.WithLabelValues(server, to),
-		reconnects: reconnectCount.WithLabelValues(server, to),
-		full:       handshakeCount.WithLabelValues(server, to, "false"),
-		resumed:    handshakeCount.WithLabelValues(server, to, "true"),
-		early:      earlyCount.WithLabelValues(server, to),
-		inflight:   inflightGauge.WithLabelValues(server, to),
-		conns:      connGauge.WithLabelValues(server, to),
-		duration:   replyDuration.WithLabelValues(server, to),
+		queries:    queryCount.WithLabelValues(server, to, tr),
+		wins:       winCount.WithLabelValues(server, to, tr),
+		late:       lateCount.WithLabelValues(server, to, tr),
+		reconnects: reconnectCount.WithLabelValues(server, to, tr),
+		full:       handshakeCount.WithLabelValues(server, to, tr, "false"),
+		resumed:    handshakeCount.WithLabelValues(server, to, tr, "true"),
+		early:      earlyCount.WithLabelValues(server, to, tr),
+		inflight:   inflightGauge.WithLabelValues(server, to, tr),
+		conns:      connGauge.WithLabelValues(server, to, tr),
+		duration:   replyDuration.WithLabelValues(server, to, tr),
 		server:     server,
 		to:         to,
+		transport:  tr,
 		t:          t,
 	}
 }
@@ -163,7 +164,7 @@ func (c *counters) reconnect() {
 }
 
 func (c *counters) errorf(kind string) {
-	errorCount.WithLabelValues(c.server, c.to, kind).Inc()
+	errorCount.WithLabelValues(c.server, c.to, c.transport, kind).Inc()
 	if c.t != nil {
 		c.t.errors.Add(1)
 	}
@@ -226,7 +227,7 @@ func (u *upstream) forServer(server string) *counters {
 			m[k] = v
 		}
 	}
-	c := newCounters(server, u.name, u.tally)
+	c := newCounters(server, u.name, u.tr.scheme(), u.tally)
 	m[server] = c
 	u.byServer.Store(&m)
 	return c

@@ -37,7 +37,7 @@ func TestMetrics(t *testing.T) {
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if _, ok := want[f.GetName()]; ok && labels["server"] == rt.server && labels["to"] != "" {
+			if _, ok := want[f.GetName()]; ok && labels["server"] == rt.server && labels["to"] != "" && labels["transport"] == "tls" {
 				want[f.GetName()] = true
 			}
 		}
@@ -52,14 +52,14 @@ func TestMetrics(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		{"wins fast", testutil.ToFloat64(winCount.WithLabelValues(rt.server, fast.name)), 5},
-		{"wins slow", testutil.ToFloat64(winCount.WithLabelValues(rt.server, slow.name)), 0},
-		{"queries slow", testutil.ToFloat64(queryCount.WithLabelValues(rt.server, slow.name)), 5},
-		{"late slow", testutil.ToFloat64(lateCount.WithLabelValues(rt.server, slow.name)), 5},
-		{"servfail slow", testutil.ToFloat64(errorCount.WithLabelValues(rt.server, slow.name, kindServfail)), 5},
-		{"conns fast", testutil.ToFloat64(connGauge.WithLabelValues(rt.server, fast.name)), 2},
-		{"handshakes fast", testutil.ToFloat64(handshakeCount.WithLabelValues(rt.server, fast.name, "false")) +
-			testutil.ToFloat64(handshakeCount.WithLabelValues(rt.server, fast.name, "true")), 2},
+		{"wins fast", testutil.ToFloat64(winCount.WithLabelValues(rt.server, fast.name, "tls")), 5},
+		{"wins slow", testutil.ToFloat64(winCount.WithLabelValues(rt.server, slow.name, "tls")), 0},
+		{"queries slow", testutil.ToFloat64(queryCount.WithLabelValues(rt.server, slow.name, "tls")), 5},
+		{"late slow", testutil.ToFloat64(lateCount.WithLabelValues(rt.server, slow.name, "tls")), 5},
+		{"servfail slow", testutil.ToFloat64(errorCount.WithLabelValues(rt.server, slow.name, "tls", kindServfail)), 5},
+		{"conns fast", testutil.ToFloat64(connGauge.WithLabelValues(rt.server, fast.name, "tls")), 2},
+		{"handshakes fast", testutil.ToFloat64(handshakeCount.WithLabelValues(rt.server, fast.name, "tls", "false")) +
+			testutil.ToFloat64(handshakeCount.WithLabelValues(rt.server, fast.name, "tls", "true")), 2},
 	} {
 		// The probe that opens each connection answers SERVFAIL too on the slow upstream.
 		if c.name == "servfail slow" && c.got >= c.want {

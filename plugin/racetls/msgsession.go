@@ -45,7 +45,8 @@ func (m *msgSession) send(batch []byte) error {
 		if len(batch) < 2+n || n < headerLen {
 			return errGarbage
 		}
-		q := batch[2 : 2+n : 2+n]
+		// The batch is the conn's buffer, reused once send returns.
+		q := append([]byte(nil), batch[2:2+n]...)
 		batch = batch[2+n:]
 		if m.ctx.Err() != nil {
 			return errClosed

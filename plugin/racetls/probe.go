@@ -7,15 +7,23 @@ import (
 	"github.com/miekg/dns"
 )
 
-// probeQuery is the keepalive probe: ". IN NS" with an empty RFC 7828
-// edns-tcp-keepalive option, which asks the server for its idle timeout.
-// Resolvers answer it from cache.
-var probeQuery, probeQlen = func() ([]byte, int) {
+// probeQuery is the keepalive probe on TCP and TLS: ". IN NS" with an empty RFC
+// 7828 edns-tcp-keepalive option, which asks the server for its idle timeout.
+// Resolvers answer it from cache. probePlain is the probe without the option, for
+// the transports where it is not allowed.
+var (
+	probeQuery, probeQlen = makeProbe(true)
+	probePlain, _         = makeProbe(false)
+)
+
+func makeProbe(keepalive bool) ([]byte, int) {
 	m := new(dns.Msg)
 	m.SetQuestion(".", dns.TypeNS)
 	m.SetEdns0(1232, false)
-	o := m.IsEdns0()
-	o.Option = append(o.Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})
+	if keepalive {
+		o := m.IsEdns0()
+		o.Option = append(o.Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})
+	}
 	b, err := m.Pack()
 	if err != nil {
 		panic(err)
@@ -25,13 +33,17 @@ var probeQuery, probeQlen = func() ([]byte, int) {
 		panic(err)
 	}
 	return b, ql
-}()
+}
 
 // probe writes a keepalive probe on c.
 func (c *conn) probe() {
-	buf := make([]byte, 2+len(probeQuery))
-	binary.BigEndian.PutUint16(buf, uint16(len(probeQuery)))
-	copy(buf[2:], probeQuery)
+	q := probeQuery
+	if !c.u.tr.stream() {
+		q = probePlain
+	}
+	buf := make([]byte, 2+len(q))
+	binary.BigEndian.PutUint16(buf, uint16(len(q)))
+	copy(buf[2:], q)
 	c.send(&call{buf: buf, qlen: probeQlen, ctr: c.u.ctr, deadline: time.Now().Add(c.u.opts.timeout)})
 }
 

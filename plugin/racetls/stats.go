@@ -65,8 +65,8 @@ func (t *tally) quantiles() (p50, p99 time.Duration, n uint64) {
 // statsTable renders the per-upstream report that stats INTERVAL logs.
 func (rt *RaceTLS) statsTable() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-28s %9s %9s %6s %9s %9s %9s %7s %6s %7s %5s %5s\n",
-		"upstream", "queries", "wins", "win%", "ewma", "p50", "p99", "errors", "late", "reconn", "resum", "conns")
+	fmt.Fprintf(&b, "%-30s %-5s %9s %9s %6s %9s %9s %9s %7s %6s %7s %5s %5s\n",
+		"upstream", "trans", "queries", "wins", "win%", "ewma", "p50", "p99", "errors", "late", "reconn", "resum", "conns")
 	for _, u := range rt.ups() {
 		t := u.tally
 		if t == nil {
@@ -82,8 +82,8 @@ func (rt *RaceTLS) statsTable() string {
 		open := len(u.conns)
 		u.mu.Unlock()
 		hs := t.resumed.Load() + t.full.Load()
-		fmt.Fprintf(&b, "%-28s %9d %9d %6.1f %9s %9s %9s %7d %6d %7d %2d/%-2d %5d\n",
-			u.name, q, w, pct, round(u.score()), round(p50), round(p99),
+		fmt.Fprintf(&b, "%-30s %-5s %9d %9d %6.1f %9s %9s %9s %7d %6d %7d %2d/%-2d %5d\n",
+			u.name, u.tr.scheme(), q, w, pct, round(u.score()), round(p50), round(p99),
 			t.errors.Load(), t.late.Load(), t.reconnects.Load(), t.resumed.Load(), hs, open)
 	}
 	return b.String()

@@ -26,6 +26,7 @@ func (t *streamTransport) scheme() string {
 }
 
 func (t *streamTransport) datagram() bool { return false }
+func (t *streamTransport) stream() bool   { return true }
 
 func (t *streamTransport) dial(ctx context.Context) (session, error) {
 	d := net.Dialer{}

@@ -14,6 +14,9 @@ type transport interface {
 	scheme() string
 	// datagram reports whether the transport runs over UDP (for dnstap's addresses).
 	datagram() bool
+	// stream reports whether sessions are one TCP or TLS byte stream, where RFC 7828's
+	// edns-tcp-keepalive applies. DoQ forbids the option (RFC 9250 §5.5.2), UDP too.
+	stream() bool
 	// dial opens one session: a connection, or for plain UDP a set of sockets.
 	dial(ctx context.Context) (session, error)
 }

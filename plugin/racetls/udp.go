@@ -23,6 +23,7 @@ type udpTransport struct {
 
 func (t *udpTransport) scheme() string { return "dns" }
 func (t *udpTransport) datagram() bool { return true }
+func (t *udpTransport) stream() bool   { return false }
 
 func (t *udpTransport) dial(context.Context) (session, error) {
 	return newMsgSession(&msgSession{exchange: t.exchange}), nil

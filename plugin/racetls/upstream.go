@@ -63,7 +63,7 @@ func (u *upstream) start(server string) {
 	if u.tally == nil && u.opts.stats > 0 {
 		u.tally = new(tally)
 	}
-	u.ctr = newCounters(server, u.name, u.tally)
+	u.ctr = newCounters(server, u.name, u.tr.scheme(), u.tally)
 	u.wg.Add(1)
 	go u.run()
 }
