@@ -3,6 +3,7 @@ package conformance
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -158,6 +159,7 @@ func (s *suite) bursts(t *testing.T) {
 func (s *suite) burst(t *testing.T, kind string, v burstVariant) {
 	before := s.r.cache.Metric(t, coalescedMetric, nil)
 	rounds := 0
+	lost := false
 	for rounds < maxRounds {
 		rounds++
 		label := fmt.Sprintf("b%d-%s-%s-%x", rounds, kind, v.name, s.rnd.Uint32())
@@ -227,6 +229,9 @@ func (s *suite) burst(t *testing.T, kind string, v burstVariant) {
 				if g.who != dnscache || g.b != b {
 					continue
 				}
+				if g.res["error"] != "" {
+					lost = true
+				}
 				best := refs[0]
 				for _, r := range refs {
 					if len(diff(g.res, r)) < len(diff(g.res, best)) {
@@ -240,6 +245,19 @@ func (s *suite) burst(t *testing.T, kind string, v burstVariant) {
 		if rounds >= minRounds && s.r.cache.Metric(t, coalescedMetric, nil) > before {
 			break
 		}
+	}
+	if lost && os.Getenv("CONFORMANCE_DEBUG") != "" { // a request dnscache never answered
+		fams := s.r.cache.Scrape(t)
+		for name, f := range fams {
+			if strings.Contains(name, "racetls") || strings.Contains(name, "warmcache") {
+				for _, m := range f.GetMetric() {
+					if v := m.GetCounter().GetValue() + m.GetGauge().GetValue(); v != 0 {
+					t.Logf("%s %v %v", name, m.GetLabel(), v)
+				}
+				}
+			}
+		}
+		t.Logf("log:\n%s", s.r.cache.Log())
 	}
 	t.Logf("%d rounds, %v misses coalesced by dnscache", rounds, s.r.cache.Metric(t, coalescedMetric, nil)-before)
 }

@@ -54,5 +54,7 @@
 // The subtests name the behaviour: misshit/<name>/<type> (the question echoed exactly for each
 // kind of label byte), classes/<class>/<name>, edns/<case>, bursts/<reply kind>/<property>.
 // No timing threshold is asserted; a reply not received within 1.5 s counts as "timeout",
-// which is compared like any other outcome. CONFORMANCE_SEED reproduces the 0x20 case drawn.
+// which is compared like any other outcome. CONFORMANCE_SEED reproduces the 0x20 case drawn;
+// CONFORMANCE_DEBUG=1 logs dnscache's racetls and warmcache metrics and its log when a burst
+// request got no reply.
 package conformance
