@@ -252,8 +252,8 @@ func (s *suite) burst(t *testing.T, kind string, v burstVariant) {
 			if strings.Contains(name, "racetls") || strings.Contains(name, "warmcache") {
 				for _, m := range f.GetMetric() {
 					if v := m.GetCounter().GetValue() + m.GetGauge().GetValue(); v != 0 {
-					t.Logf("%s %v %v", name, m.GetLabel(), v)
-				}
+						t.Logf("%s %v %v", name, m.GetLabel(), v)
+					}
 				}
 			}
 		}
