@@ -117,14 +117,19 @@ func exchange(addr string, q query, id uint16) (wire, qbytes []byte, err error) 
 			return nil, qb, err
 		}
 		buf := make([]byte, 65535)
+		stray := 0
 		for {
 			n, err := c.Read(buf)
 			if err != nil {
+				if stray > 0 {
+					err = fmt.Errorf("%w after %d replies with another ID", err, stray)
+				}
 				return nil, qb, err
 			}
 			if n >= 2 && binary.BigEndian.Uint16(buf) == id {
 				return buf[:n], qb, nil
 			}
+			stray++ // another ID on this socket: not our reply; keep waiting, and say so on a timeout
 		}
 	}
 	c, err := net.Dial("tcp", addr)
@@ -166,6 +171,9 @@ func reduce(wire, qbytes []byte, err error) result {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			r["error"] = "timeout"
+			if strings.Contains(err.Error(), "another ID") {
+				r["error"] = "timeout, replies with another ID"
+			}
 		} else {
 			r["error"] = "error"
 		}
