@@ -57,7 +57,13 @@ func serve(t *testing.T, corefile string) string {
 		t.Fatalf("start: %v\n%s", err, corefile)
 	}
 	t.Cleanup(func() { i.ShutdownCallbacks(); i.Stop(); i.Wait() })
-	return i.Servers()[0].LocalAddr().String()
+	for _, s := range i.Servers() {
+		// A plain DNS server has both a packet conn and a listener; DoQ and DoH one each.
+		if a := s.LocalAddr(); a != nil && s.Addr() != nil {
+			return a.String()
+		}
+	}
+	return "" // no plain DNS server block
 }
 
 // corefileInput is a Corefile held in a string, as caddy.Input.
