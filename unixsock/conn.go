@@ -21,7 +21,7 @@ import (
 
 // peer is who is on the other end of a connection (SO_PEERCRED at connect time).
 type peer struct {
-	pid      int32
+	pid      int32 // -1: the credentials are unknown
 	uid, gid uint32
 	path     string
 }

@@ -80,15 +80,19 @@ func (u *Unixsock) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 func (u *Unixsock) Name() string { return name }
 
 // Metadata implements metadata.Provider: for queries that came over the socket it sets
-// unixsock/pid, unixsock/uid and unixsock/gid (the peer's SO_PEERCRED) and unixsock/path.
+// unixsock/path and, when SO_PEERCRED told them, unixsock/pid, unixsock/uid and unixsock/gid.
+// Unknown credentials are left unset (shown as "-"), never reported as uid 0.
 func (u *Unixsock) Metadata(ctx context.Context, _ request.Request) context.Context {
 	p, ok := ctx.Value(peerKey{}).(*peer)
 	if !ok {
 		return ctx
 	}
+	metadata.SetValueFunc(ctx, name+"/path", func() string { return p.path })
+	if p.pid < 0 {
+		return ctx
+	}
 	metadata.SetValueFunc(ctx, name+"/pid", func() string { return strconv.Itoa(int(p.pid)) })
 	metadata.SetValueFunc(ctx, name+"/uid", func() string { return strconv.FormatUint(uint64(p.uid), 10) })
 	metadata.SetValueFunc(ctx, name+"/gid", func() string { return strconv.FormatUint(uint64(p.gid), 10) })
-	metadata.SetValueFunc(ctx, name+"/path", func() string { return p.path })
 	return ctx
 }
