@@ -83,7 +83,7 @@ func startRT(t testing.TB, corefile string) *RaceTLS {
 			u.mu.Lock()
 			defer u.mu.Unlock()
 			hs := u.tally.full.Load() + u.tally.resumed.Load()
-			return len(u.conns) >= rt.opts.conns && (hs >= uint64(rt.opts.conns) || u.tr.scheme() == "dns") || u.dialErr != nil
+			return u.dials.Load() >= int64(rt.opts.conns) && (hs >= uint64(rt.opts.conns) || u.tr.scheme() == "dns") || u.dialErr != nil
 		})
 	}
 	return rt

@@ -13,7 +13,7 @@ import (
 )
 
 // resolvConfCheck is how often a resolv.conf-style source is looked at for changes.
-const resolvConfCheck = 2 * time.Second
+var resolvConfCheck = 2 * time.Second
 
 // readResolvConf returns the nameservers of a resolv.conf-style file as IP:port, as
 // forward reads /etc/resolv.conf (parse.HostPortOrFile): every nameserver line, an

@@ -36,7 +36,8 @@ type upstream struct {
 	changed     chan struct{} // closed and replaced when a connection or a slot frees up
 	stopped     bool
 
-	answered atomic.Bool // a reply was read since start: readiness
+	answered atomic.Bool  // a reply was read since start: readiness
+	dials    atomic.Int64 // sessions opened since start
 	waiters  atomic.Int32
 	ewma     atomic.Uint64 // float64 nanoseconds
 	asked    atomic.Int64  // unix nanoseconds of the first query or probe sent, until the first reply
@@ -174,6 +175,7 @@ func (u *upstream) dial(maintain bool) error {
 		u.lost--
 		u.ctr.reconnect()
 	}
+	u.dials.Add(1)
 	c := newConn(u, s)
 	u.conns = append(u.conns[:len(u.conns):len(u.conns)], c) // copy on write, see connDown
 	u.wg.Add(4)
