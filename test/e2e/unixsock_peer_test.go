@@ -1,14 +1,19 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,6 +70,18 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 	c1.Close()
 	c2.Close()
 
+	// A third connection from another process: socat, as another user when we are root, so
+	// that the pid, uid and gid in the log cannot be the test's by accident.
+	other := peerOther{pid: pid, uid: uid, gid: gid}
+	if os.Geteuid() == 0 {
+		other.uid, other.gid = 65534, 65534
+		if err := os.Chmod(s.Dir, 0o755); err != nil { // MkdirTemp made it 0700
+			t.Fatal(err)
+		}
+	}
+	otherQ := peerQuery("custom.test.", 0x5551)
+	other.pid = peerSocat(t, s.Sock, otherQ, other.uid, other.gid)
+
 	u, err := net.Dial("udp", s.DNS)
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +121,8 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 	if conn2 == conn1 {
 		t.Errorf("two socket connections logged with the same port %d", conn1)
 	}
+	wantOther := fmt.Sprintf(" tcp 127.0.0.1 21841 custom.test. pid=%d uid=%d gid=%d path=%s", other.pid, other.uid, other.gid, s.Sock)
+	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), wantOther) }, "log line of socat's query %q\n%s", wantOther, s.Log)
 	wantUDPCustom := fmt.Sprintf("custom 127.0.0.1 %d udp 127.0.0.1 13106 custom.test. pid=- uid=- gid=- path=-", udpPort)
 	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), wantUDPCustom) }, "log line %q\n%s", wantUDPCustom, s.Log)
 
@@ -118,10 +137,15 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 		0x1111: {dnstap.SocketProtocol_TCP, conn1, sockExtra},
 		0x1112: {dnstap.SocketProtocol_TCP, conn1, sockExtra},
 		0x2221: {dnstap.SocketProtocol_TCP, conn2, sockExtra},
+		0x5551: {dnstap.SocketProtocol_TCP, -1, fmt.Sprintf("pid=%d uid=%d", other.pid, other.uid)},
 		0x3331: {dnstap.SocketProtocol_UDP, udpPort, "pid=- uid=-"},
 		0x3332: {dnstap.SocketProtocol_UDP, udpPort, "pid=- uid=-"},
 	}
 	unixsockEventually(t, func() bool { return len(tap.messages()) >= 2*len(wants) }, "%s dnstap messages", func() string { return fmt.Sprint(len(tap.messages())) })
+	sent := map[uint16][]byte{}
+	for _, q := range append(append(sock1, sock2, otherQ), udp...) {
+		sent[q.Id], _ = q.Pack()
+	}
 	seen := map[string]bool{}
 	for _, d := range tap.messages() {
 		msg := d.GetMessage()
@@ -141,6 +165,8 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 			t.Fatalf("dnstap message for an ID we did not send: %v", d)
 		}
 		key := fmt.Sprintf("%s/%#x", msg.GetType(), dm.Id)
+		t.Logf("dnstap %s: family %v protocol %v query %v:%d response address %v extra %q", key, msg.GetSocketFamily(),
+			msg.GetSocketProtocol(), net.IP(msg.GetQueryAddress()), msg.GetQueryPort(), msg.ResponseAddress, d.GetExtra())
 		if seen[key] {
 			t.Errorf("dnstap %s twice", key)
 		}
@@ -150,7 +176,7 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 		}
 		if msg.GetSocketFamily() != dnstap.SocketFamily_INET || msg.GetSocketProtocol() != w.proto ||
 			!net.IP(msg.GetQueryAddress()).Equal(net.IPv4(127, 0, 0, 1)) || len(msg.GetQueryAddress()) != 4 ||
-			int(msg.GetQueryPort()) != w.port || msg.ResponseAddress != nil || msg.ResponsePort != nil {
+			(w.port >= 0 && int(msg.GetQueryPort()) != w.port) || msg.ResponseAddress != nil || msg.ResponsePort != nil {
 			t.Errorf("%s: family %v protocol %v query address %v port %d response address %v port %v; want INET %v 127.0.0.1 port %d and no response address",
 				key, msg.GetSocketFamily(), msg.GetSocketProtocol(), net.IP(msg.GetQueryAddress()), msg.GetQueryPort(),
 				msg.ResponseAddress, msg.ResponsePort, w.proto, w.port)
@@ -161,10 +187,14 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 		if msg.QueryTimeSec == nil || (msg.GetType() == dnstap.Message_CLIENT_RESPONSE && msg.ResponseTimeSec == nil) {
 			t.Errorf("%s: times missing", key)
 		}
+		if msg.GetType() == dnstap.Message_CLIENT_QUERY && !bytes.Equal(raw, sent[dm.Id]) {
+			t.Errorf("%s: query_message %x, we sent %x", key, raw, sent[dm.Id])
+		}
 		if msg.GetType() == dnstap.Message_CLIENT_RESPONSE && (len(dm.Answer) != 1 || !dm.Response) {
 			t.Errorf("%s: response %v", key, &dm)
 		}
 	}
+	t.Logf("server log:\n%s", s.Log())
 	if len(seen) != 2*len(wants) {
 		t.Errorf("dnstap messages %v, want a query and a response for each of %d IDs", seen, len(wants))
 	}
@@ -174,11 +204,11 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 
 	// prometheus: socket queries are counted under server unix://PATH, proto tcp, family 1.
 	sockLabels := map[string]string{"server": "unix://" + s.Sock, "proto": "tcp", "family": "1", "zone": ".", "type": "A"}
-	if got := s.Metric(t, "coredns_dns_requests_total", sockLabels); got != 3 {
-		t.Errorf("coredns_dns_requests_total%v = %v, want 3", sockLabels, got)
+	if got := s.Metric(t, "coredns_dns_requests_total", sockLabels); got != 4 {
+		t.Errorf("coredns_dns_requests_total%v = %v, want 4", sockLabels, got)
 	}
-	if got := s.Metric(t, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 3 {
-		t.Errorf("coredns_dns_requests_total{server=unix://...} = %v, want 3 (all of them tcp)", got)
+	if got := s.Metric(t, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 4 {
+		t.Errorf("coredns_dns_requests_total{server=unix://...} = %v, want 4 (all of them tcp)", got)
 	}
 	udpLabels := map[string]string{"server": "dns://" + s.DNS, "proto": "udp", "family": "1"}
 	if got := s.Metric(t, "coredns_dns_requests_total", udpLabels); got != 2 {
@@ -186,11 +216,12 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 	}
 	// The responses by rcode and plugin, labelled as for UDP clients.
 	for _, plugin := range []string{"log", "hosts"} {
-		wantN := map[string]float64{"log": 3}[plugin] // CoreDNS labels the first plugin of the chain that answered
+		// CoreDNS labels the plugin its recorder saw write: log, whose recorder hides the rest.
+		wantSock, wantUDP := map[string]float64{"log": 4}[plugin], map[string]float64{"log": 2}[plugin]
 		sl := map[string]string{"server": "unix://" + s.Sock, "rcode": "NOERROR", "plugin": plugin}
 		ul := map[string]string{"server": "dns://" + s.DNS, "rcode": "NOERROR", "plugin": plugin}
-		if got, gotUDP := s.Metric(t, "coredns_dns_responses_total", sl), s.Metric(t, "coredns_dns_responses_total", ul); got != wantN || gotUDP != wantN*2/3 {
-			t.Errorf("coredns_dns_responses_total{rcode=NOERROR, plugin=%s}: socket %v, UDP %v; want %v and %v", plugin, got, gotUDP, wantN, wantN*2/3)
+		if got, gotUDP := s.Metric(t, "coredns_dns_responses_total", sl), s.Metric(t, "coredns_dns_responses_total", ul); got != wantSock || gotUDP != wantUDP {
+			t.Errorf("coredns_dns_responses_total{rcode=NOERROR, plugin=%s}: socket %v, UDP %v; want %v and %v", plugin, got, gotUDP, wantSock, wantUDP)
 		}
 	}
 	s.Stop(t)
@@ -327,6 +358,51 @@ func peerExchange(t *testing.T, c net.Conn, q *dns.Msg, rcode int) *dns.Msg {
 		t.Fatalf("socket %s: got %v, want id %d rcode %s", q.Question[0].Name, r, q.Id, dns.RcodeToString[rcode])
 	}
 	return r
+}
+
+type peerOther struct{ pid, uid, gid int }
+
+// peerSocat sends q on the socket with socat running as uid:gid, checks the reply, and returns
+// socat's pid (socat serves one connection in its own process).
+func peerSocat(t *testing.T, sock string, q *dns.Msg, uid, gid int) int {
+	t.Helper()
+	b, err := q.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("socat", "-t", "5", "STDIO", "UNIX-CONNECT:"+sock)
+	cmd.Stdin = bytes.NewReader(binary.BigEndian.AppendUint16(nil, uint16(len(b))))
+	cmd.Stdin = io.MultiReader(cmd.Stdin, bytes.NewReader(b))
+	if uid != os.Geteuid() {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("socat did not finish: %s", errb.String())
+	}
+	if err != nil {
+		t.Fatalf("socat: %v %s", err, errb.String())
+	}
+	raw := out.Bytes()
+	if len(raw) < 2 || int(binary.BigEndian.Uint16(raw)) != len(raw)-2 {
+		t.Fatalf("socat read %d bytes, not one framed reply", len(raw))
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(raw[2:]); err != nil || r.Id != q.Id || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("socat's reply: %v %v", r, err)
+	}
+	return pid
 }
 
 func equalStrings(a, b []string) bool {
