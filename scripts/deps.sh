@@ -22,6 +22,11 @@ pkgs=(
 	iproute2       # ip netns for the glibc oracle tests
 	util-linux     # unshare
 	binutils       # objdump for the preload ABI check
+	libnss-mdns    # preload glibc oracle: mdns4_minimal on the hosts line
+	libnss-myhostname # preload glibc oracle: myhostname on the hosts line
+	ruby           # preload glibc oracle client
+	perl
+	musl-tools     # preload: libdnscache-musl.so and its musl-linked tests
 	procps
 	make
 	gcc
@@ -45,7 +50,13 @@ fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# libnss-mdns and libnss-myhostname rewrite the host's hosts line on install;
+# the tests bind their own nsswitch.conf, so the host's is put back as it was.
+nss_saved=$(cat /etc/nsswitch.conf 2>/dev/null || true)
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$nss_saved" ] && [ "$(cat /etc/nsswitch.conf)" != "$nss_saved" ]; then
+	printf '%s\n' "$nss_saved" | $SUDO tee /etc/nsswitch.conf >/dev/null
+fi
 # Debian starts unbound as a system service on install; the tests start their own.
 if command -v systemctl >/dev/null 2>&1; then
 	$SUDO systemctl disable --now unbound >/dev/null 2>&1 || true

@@ -12,13 +12,17 @@
  *   wire.c       query building and the bounded reply parser
  *   transport.c  socket, deadline, framing, circuit breaker, environment
  *   negcache.c   per-process cache of NXDOMAIN search candidates
+ *   nssdns.c     glibc's own dns module, found at run time: the fallback
  * Everything not exported is hidden (-fvisibility=hidden). */
 #ifndef DNSCACHE_H
 #define DNSCACHE_H
 
+#include <netdb.h>
+#include <nss.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define DC_API __attribute__((visibility("default")))
 
@@ -94,6 +98,8 @@ struct dc_resconf {
  * values (either may be NULL) and the host name (for the default domain). */
 void dc_resconf_parse(struct dc_resconf *rc, const char *text, size_t len,
                       const char *localdomain, const char *res_options, const char *hostname);
+/* dc_read_file returns the whole file, malloc'd (NULL when unreadable). */
+char *dc_read_file(const char *path, size_t *len);
 /* dc_resconf_get returns this thread's copy of /etc/resolv.conf, re-read when
  * its inode, size or mtime changed. */
 const struct dc_resconf *dc_resconf_get(void);
@@ -113,9 +119,14 @@ void dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_pla
 enum dc_qres { DC_Q_ANSWER, DC_Q_NXDOMAIN, DC_Q_NODATA, DC_Q_SERVFAIL, DC_Q_UNAVAIL };
 /* dc_search_walk runs the plan with glibc's stopping rules; query is called
  * per candidate index.  Returns the index of the answering candidate, or -1
- * with *herrno set (HOST_NOT_FOUND, NO_DATA, TRY_AGAIN) or -2 on UNAVAIL. */
+ * with *herrno set (HOST_NOT_FOUND, NO_DATA, TRY_AGAIN) or -2 on UNAVAIL.
+ * *servfail gets DC_SF_SEEN when a candidate answered SERVFAIL, and
+ * DC_SF_LAST when the last one asked did (glibc then ends with errno
+ * ETIMEDOUT from res_send, which nss_dns maps to UNAVAIL). */
+#define DC_SF_SEEN 1
+#define DC_SF_LAST 2
 int dc_search_walk(const struct dc_plan *p, enum dc_qres (*query)(void *ctx, int i),
-                   void *ctx, int *herrno);
+                   void *ctx, int *herrno, int *servfail);
 
 /* ---- transport.c ---- */
 
@@ -128,6 +139,8 @@ struct dc_config {
 	bool debug;
 	int negcache_ms;     /* cap of a negative-cache entry's life; 0: off */
 	bool pipeline;       /* send a search list's candidates in one write */
+	bool fallback;       /* DNSCACHE_FALLBACK: ask glibc's dns when the cache cannot answer */
+	int servfail_after;  /* consecutive SERVFAIL fallbacks that open the breaker */
 };
 const struct dc_config *dc_config(void);
 void dc_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -141,7 +154,9 @@ struct dc_conn {
 };
 enum dc_io { DC_IO_OK, DC_IO_UNAVAIL, DC_IO_TIMEOUT };
 bool dc_breaker_open(void);
-void dc_breaker_record(enum dc_io r);
+/* dc_breaker_record counts a lookup's outcome: r for the socket, servfail
+ * when the cache answered SERVFAIL (and the lookup fell back). */
+void dc_breaker_record(enum dc_io r, bool servfail);
 enum dc_io dc_conn_open(struct dc_conn *c);
 void dc_conn_close(struct dc_conn *c);
 /* dc_send writes buf (framed queries) whole before the deadline. */
@@ -195,7 +210,27 @@ void dc_negcache_put(const char *name, int32_t ttl);
 
 /* ---- preload.c ---- */
 
-bool dc_hosts_insert(const char *line, char *out, size_t outlen);
+/* dc_hosts_select copies the hosts sources glibc would use from
+ * nsswitch.conf text (the last hosts line; glibc's default without one). */
+void dc_hosts_select(const char *text, size_t len, const char *def, char *out, size_t outlen);
+/* dc_hosts_replace writes line with every "dns" source replaced by
+ * "dnscache", actions kept.  Returns false when there is nothing to replace
+ * or the line names dnscache already. */
+bool dc_hosts_replace(const char *line, char *out, size_t outlen);
+
+/* ---- nssdns.c ---- */
+
+typedef enum nss_status (*dc_gh4_fn)(const char *, struct gaih_addrtuple **, char *, size_t,
+                                     int *, int *, int32_t *);
+typedef enum nss_status (*dc_gh3_fn)(const char *, int, struct hostent *, char *, size_t, int *,
+                                     int *, int32_t *, char **);
+typedef enum nss_status (*dc_gba2_fn)(const void *, socklen_t, int, struct hostent *, char *,
+                                      size_t, int *, int *, int32_t *);
+typedef enum nss_status (*dc_gba_fn)(const void *, socklen_t, int, struct hostent *, char *,
+                                     size_t, int *, int *);
+enum dc_dns_fn { DC_DNS_GH4, DC_DNS_GH3, DC_DNS_GBA2, DC_DNS_GBA, DC_DNS_NFN };
+/* dc_dns_fn returns glibc's _nss_dns_<which>, or NULL when not found. */
+void *dc_dns_fn(enum dc_dns_fn which);
 
 /* ---- lookup.c ---- */
 
@@ -203,6 +238,7 @@ struct dc_result {
 	int status;    /* enum nss_status */
 	int herrno;
 	int err;       /* errno to report when status is not SUCCESS */
+	bool fallback; /* the cache could not answer: ask glibc's dns module */
 	int32_t ttl;
 	bool hostent;  /* aliases valid (gethostbyname3 rules) */
 	int family;    /* AF_UNSPEC for gethostbyname4, else AF_INET/AF_INET6 */

@@ -21,6 +21,7 @@
 struct walk {
 	struct dc_batch b;
 	bool hostent;
+	bool noaaaa6;        /* no-aaaa: an AAAA lookup asks A, answers without data */
 	bool present[2];
 	struct dc_answer *ans[2];
 };
@@ -62,6 +63,12 @@ static enum dc_qres query(void *ctx, int i)
 			return DC_Q_UNAVAIL;
 		}
 		w->present[k] = true;
+		if (w->noaaaa6) {
+			/* __res_handle_no_aaaa: the A reply, its answer hidden. */
+			w->ans[k]->ancount = 0;
+			w->ans[k]->naddrs = 0;
+			w->ans[k]->negttl = -1;
+		}
 		if (w->ans[k]->rcode == DC_REFUSED || w->ans[k]->rcode == DC_NOTIMP ||
 		    w->ans[k]->rcode == DC_FORMERR)
 			return DC_Q_UNAVAIL;
@@ -178,12 +185,14 @@ static void finish(struct walk *w, int family, struct dc_result *r)
 	r->err = 0;
 }
 
+/* unavail: the cache could not answer; glibc's dns module will (nss.c). */
 static void unavail(struct dc_result *r)
 {
 	r->status = NSS_STATUS_UNAVAIL;
 	r->herrno = TRY_AGAIN;
 	r->err = 0;
 	r->naddrs = 0;
+	r->fallback = true;
 }
 
 void dc_lookup(const char *name, int family, struct dc_result *r)
@@ -191,6 +200,7 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 	const struct dc_config *cfg = dc_config();
 	r->family = family;
 	r->hostent = family != AF_UNSPEC;
+	r->fallback = false;
 	if (cfg->disabled || dc_breaker_open()) {
 		unavail(r);
 		return;
@@ -228,18 +238,26 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 	} else {
 		w.b.qtype[0] = family == AF_INET ? DC_T_A : DC_T_AAAA;
 		w.b.nq = 1;
+		if (family == AF_INET6 && rc->noaaaa) {
+			w.b.qtype[0] = DC_T_A;
+			w.noaaaa6 = true;
+		}
 	}
 	dc_search_plan(rc, name, plan);
 	w.b.conn.deadline = dc_now_ms() + cfg->timeout_ms;
-	int herrno = HOST_NOT_FOUND;
-	int idx = dc_search_walk(plan, query, &w, &herrno);
-	dc_breaker_record(w.b.io);
-	if (idx == -2) {
+	int herrno = HOST_NOT_FOUND, servfail = 0;
+	int idx = dc_search_walk(plan, query, &w, &herrno, &servfail);
+	bool sf_fallback = idx != -2 && servfail && cfg->fallback;
+	dc_breaker_record(w.b.io, sf_fallback);
+	if (idx == -2 || sf_fallback) {
 		unavail(r);
 	} else if (idx == -1) {
+		/* _nss_dns_gethostbyname{3,4}_r after a failed res_search: a
+		 * last candidate that got SERVFAIL leaves errno ETIMEDOUT
+		 * (res_send), which maps to UNAVAIL; otherwise NOTFOUND. */
 		r->naddrs = 0;
 		r->herrno = herrno;
-		r->status = herrno == TRY_AGAIN ? NSS_STATUS_TRYAGAIN : NSS_STATUS_NOTFOUND;
+		r->status = (servfail & DC_SF_LAST) ? NSS_STATUS_UNAVAIL : NSS_STATUS_NOTFOUND;
 		r->err = herrno == TRY_AGAIN ? EAGAIN : 0;
 	} else {
 		finish(&w, family, r);

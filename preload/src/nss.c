@@ -8,7 +8,10 @@
  * - errno is preserved unless a failure is reported through *errnop.
  * - cancellation is disabled for the duration of the lookup, so a cancelled
  *   thread never leaks the connection or the buffers (it is acted upon at
- *   the caller's next cancellation point). */
+ *   the caller's next cancellation point).
+ * - when the cache cannot answer, glibc's own dns module (nssdns.c) gets
+ *   the caller's arguments and its return is ours, byte for byte: the
+ *   module sits in dns's place on the hosts line. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
@@ -40,7 +43,9 @@ static struct dc_result *result(const char *name, int family)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
 	dc_lookup(name, family, &last.r);
 	pthread_setcancelstate(old, NULL);
-	last.valid = last.r.status == NSS_STATUS_SUCCESS && strlen(name) < sizeof last.name;
+	/* Kept for glibc's ERANGE retry: a result, or the decision to ask dns. */
+	last.valid = (last.r.status == NSS_STATUS_SUCCESS || last.r.fallback) &&
+	             strlen(name) < sizeof last.name;
 	if (last.valid) {
 		strcpy(last.name, name);
 		last.family = family;
@@ -64,6 +69,17 @@ static enum nss_status failed(const struct dc_result *r, int *errnop, int *h_err
 	return (enum nss_status)r->status;
 }
 
+/* no_dns: the cache could not answer and glibc's dns is not to be asked
+ * (DNSCACHE_FALLBACK=0) or not found: UNAVAIL, as nss_dns without a
+ * reachable server. */
+static enum nss_status no_dns(int *errnop, int *h_errnop)
+{
+	last.valid = false;
+	*errnop = EAGAIN;
+	*h_errnop = TRY_AGAIN;
+	return NSS_STATUS_UNAVAIL;
+}
+
 static void set_ttl(int32_t *ttlp, int32_t ttl)
 {
 	if (ttlp && *ttlp > ttl)
@@ -77,6 +93,16 @@ DC_API enum nss_status _nss_dnscache_gethostbyname4_r(const char *name, struct g
 	int saved = errno;
 	struct dc_result *r = result(name, AF_UNSPEC);
 	errno = saved;
+	if (r->fallback) {
+		dc_gh4_fn dns = dc_config()->fallback ? (dc_gh4_fn)dc_dns_fn(DC_DNS_GH4) : NULL;
+		if (!dns)
+			return no_dns(errnop, h_errnop);
+		enum nss_status st = dns(name, pat, buffer, buflen, errnop, h_errnop, ttlp);
+		if (st != NSS_STATUS_TRYAGAIN || *errnop != ERANGE)
+			last.valid = false;
+		dc_debug("%s: glibc's dns said %d", name, st);
+		return st;
+	}
 	if (r->status != NSS_STATUS_SUCCESS)
 		return failed(r, errnop, h_errnop);
 
@@ -120,6 +146,16 @@ DC_API enum nss_status _nss_dnscache_gethostbyname3_r(const char *name, int af, 
 	int saved = errno;
 	struct dc_result *r = result(name, af);
 	errno = saved;
+	if (r->fallback) {
+		dc_gh3_fn dns = dc_config()->fallback ? (dc_gh3_fn)dc_dns_fn(DC_DNS_GH3) : NULL;
+		if (!dns)
+			return no_dns(errnop, h_errnop);
+		enum nss_status st = dns(name, af, h, buffer, buflen, errnop, h_errnop, ttlp, canonp);
+		if (st != NSS_STATUS_TRYAGAIN || *errnop != ERANGE)
+			last.valid = false;
+		dc_debug("%s: glibc's dns said %d", name, st);
+		return st;
+	}
 	if (r->status != NSS_STATUS_SUCCESS)
 		return failed(r, errnop, h_errnop);
 
@@ -179,4 +215,33 @@ DC_API enum nss_status _nss_dnscache_gethostbyname_r(const char *name, struct ho
 {
 	return _nss_dnscache_gethostbyname3_r(name, AF_INET, h, buffer, buflen, errnop, h_errnop,
 	                                      NULL, NULL);
+}
+
+/* Reverse lookups are dns's: the module in dns's place passes them on, so
+ * that a hosts line's actions see dns's status (without these entry points
+ * glibc would treat the module as UNAVAIL and go on to the next source). */
+DC_API enum nss_status _nss_dnscache_gethostbyaddr2_r(const void *addr, socklen_t len, int af,
+                                                      struct hostent *h, char *buffer, size_t buflen,
+                                                      int *errnop, int *h_errnop, int32_t *ttlp)
+{
+	dc_gba2_fn f = (dc_gba2_fn)dc_dns_fn(DC_DNS_GBA2);
+	if (!f) {
+		*errnop = ENOENT;
+		*h_errnop = NO_RECOVERY;
+		return NSS_STATUS_UNAVAIL;
+	}
+	return f(addr, len, af, h, buffer, buflen, errnop, h_errnop, ttlp);
+}
+
+DC_API enum nss_status _nss_dnscache_gethostbyaddr_r(const void *addr, socklen_t len, int af,
+                                                     struct hostent *h, char *buffer, size_t buflen,
+                                                     int *errnop, int *h_errnop)
+{
+	dc_gba_fn f = (dc_gba_fn)dc_dns_fn(DC_DNS_GBA);
+	if (!f) {
+		*errnop = ENOENT;
+		*h_errnop = NO_RECOVERY;
+		return NSS_STATUS_UNAVAIL;
+	}
+	return f(addr, len, af, h, buffer, buflen, errnop, h_errnop);
 }

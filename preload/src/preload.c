@@ -1,18 +1,26 @@
-/* preload.c: when loaded with LD_PRELOAD, put the dnscache module into the
- * process's hosts lookup.
+/* preload.c: when loaded with LD_PRELOAD, put the dnscache module in the
+ * place of glibc's dns module on the process's hosts line.
  *
- * The constructor reads the hosts line of /etc/nsswitch.conf (glibc's
- * default when there is none: "files dns"), inserts
- * "dnscache [!UNAVAIL=return]" before the first dns or resolve source, and
- * hands the line to __nss_configure_lookup.  When glibc later dlopens
- * "libnss_dnscache.so.2" it finds this already loaded object by its SONAME,
- * so the NSS functions in nss.c serve the lookups.  If the line already
- * names dnscache (the module is installed classically, or this object was
- * just dlopened by NSS itself) nothing is changed. */
+ * The constructor takes the hosts line glibc itself would use (the last
+ * "hosts" line of /etc/nsswitch.conf, parsed as glibc 2.36's nss_database.c
+ * does; without one, glibc's default: "files dns" since 2.35, "dns
+ * [!UNAVAIL=return] files" before),
+ * replaces each "dns" source by "dnscache" keeping its actions and every
+ * other source, and hands the line to __nss_configure_lookup.  When glibc
+ * later dlopens "libnss_dnscache.so.2" it finds this already loaded object
+ * by its SONAME.  The module answers what dns would have answered from the
+ * cache's replies, and calls glibc's own dns module when the cache cannot
+ * answer (nss.c), so every source before and after it and every action see
+ * what they would see with dns.  A line that names dnscache already (the
+ * module installed classically, or this object dlopened by NSS itself) or
+ * has no dns source is left alone. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <nss.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,79 +28,83 @@
 
 #define LINE_MAX_ 1024
 
-/* hosts_line finds the hosts sources in nsswitch.conf text; it copies
- * them to out (without comments) or returns false when there is no line. */
-static bool hosts_line(const char *text, size_t len, char *out, size_t outlen)
+static bool space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* dc_hosts_select: nss_database_reload_1 reads lines with getline and
+ * stops at end of file, so a last line without a newline is not used;
+ * process_line takes "<name>" then any run of blanks and colons; the last
+ * hosts line wins.  Nothing strips comments: "#" is just another source
+ * name to glibc (one that never loads), and is kept as such. */
+void dc_hosts_select(const char *text, size_t len, const char *def, char *out, size_t outlen)
 {
 	const char *p = text, *end = text + len;
+	bool found = false;
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
 		if (!eol)
-			eol = end;
+			break;
 		const char *s = p;
-		while (s < eol && (*s == ' ' || *s == '\t'))
+		while (s < eol && space(*s))
 			s++;
-		if (eol - s > 6 && strncmp(s, "hosts", 5) == 0) {
-			const char *c = s + 5;
-			while (c < eol && (*c == ' ' || *c == '\t'))
-				c++;
-			if (c < eol && *c == ':') {
-				c++;
-				const char *hash = memchr(c, '#', (size_t)(eol - c));
-				size_t l = (size_t)((hash ? hash : eol) - c);
-				if (l >= outlen)
-					return false;
-				memcpy(out, c, l);
+		const char *name = s;
+		while (s < eol && !space(*s) && *s != ':')
+			s++;
+		if (s - name == 5 && strncmp(name, "hosts", 5) == 0 && s < eol) {
+			while (s < eol && (space(*s) || *s == ':'))
+				s++;
+			size_t l = (size_t)(eol - s);
+			if (l < outlen && !memchr(s, 0, l)) {
+				memcpy(out, s, l);
 				out[l] = 0;
-				return true;
+				found = true;
 			}
 		}
 		p = eol + 1;
 	}
-	return false;
+	if (!found)
+		snprintf(out, outlen, "%s", def);
 }
 
-/* dc_hosts_insert writes line with "dnscache [!UNAVAIL=return]" before the first
- * dns/resolve token.  Returns false when the line names dnscache already or
- * has no such token. */
-bool dc_hosts_insert(const char *line, char *out, size_t outlen)
+/* dc_hosts_replace: sources end at a blank or '[' (nss_action_parse), an
+ * action list runs to the next ']'. */
+bool dc_hosts_replace(const char *line, char *out, size_t outlen)
 {
 	size_t o = 0;
-	bool inserted = false;
-	int depth = 0;
+	bool replaced = false;
 	const char *p = line;
-	out[0] = 0;
 	while (*p) {
-		while (*p == ' ' || *p == '\t' || *p == '\r')
-			p++;
-		if (!*p)
-			break;
 		const char *w = p;
-		while (*p && *p != ' ' && *p != '\t' && *p != '\r')
-			p++;
-		size_t l = (size_t)(p - w);
-		bool source = depth == 0 && w[0] != '[';
-		for (size_t i = 0; i < l; i++)
-			depth += (w[i] == '[') - (w[i] == ']');
-		if (source && l == 8 && strncmp(w, "dnscache", 8) == 0)
-			return false;
-		const char *ins = "";
-		if (source && !inserted &&
-		    ((l == 3 && strncmp(w, "dns", 3) == 0) || (l == 7 && strncmp(w, "resolve", 7) == 0))) {
-			ins = "dnscache [!UNAVAIL=return] ";
-			inserted = true;
+		size_t l;
+		if (space(*p)) {
+			while (*p && space(*p))
+				p++;
+			l = (size_t)(p - w);
+		} else if (*p == '[') {
+			const char *e = strchr(p, ']');
+			p = e ? e + 1 : p + strlen(p);
+			l = (size_t)(p - w);
+		} else {
+			while (*p && !space(*p) && *p != '[')
+				p++;
+			l = (size_t)(p - w);
+			if (l == 8 && strncmp(w, "dnscache", 8) == 0)
+				return false;
+			if (l == 3 && strncmp(w, "dns", 3) == 0) {
+				w = "dnscache";
+				l = 8;
+				replaced = true;
+			}
 		}
-		size_t il = strlen(ins);
-		if (o + il + l + 2 > outlen)
+		if (o + l + 1 > outlen)
 			return false;
-		if (o)
-			out[o++] = ' ';
-		memcpy(out + o, ins, il);
-		memcpy(out + o + il, w, l);
-		o += il + l;
-		out[o] = 0;
+		memcpy(out + o, w, l);
+		o += l;
 	}
-	return inserted;
+	out[o] = 0;
+	return replaced;
 }
 
 __attribute__((constructor)) static void dc_preload_init(void)
@@ -100,21 +112,16 @@ __attribute__((constructor)) static void dc_preload_init(void)
 	int saved = errno;
 	if (dc_config()->disabled)
 		goto out;
-	char text[16384], line[LINE_MAX_], next[LINE_MAX_ + 64];
+	char line[LINE_MAX_], next[LINE_MAX_ + 64];
 	size_t len = 0;
-	int fd = open("/etc/nsswitch.conf", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		while (len < sizeof text) {
-			ssize_t n = read(fd, text + len, sizeof text - len);
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-		}
-		close(fd);
-	}
-	if (!hosts_line(text, len, line, sizeof line))
-		strcpy(line, "files dns");
-	if (!dc_hosts_insert(line, next, sizeof next)) {
+	char *text = dc_read_file("/etc/nsswitch.conf", &len);
+	/* nss_database.c: the default changed in glibc 2.35 (bug 28700). */
+	unsigned maj = 0, min = 0;
+	sscanf(gnu_get_libc_version(), "%u.%u", &maj, &min);
+	const char *def = maj > 2 || (maj == 2 && min >= 35) ? "files dns" : "dns [!UNAVAIL=return] files";
+	dc_hosts_select(text ? text : "", len, def, line, sizeof line);
+	free(text);
+	if (!dc_hosts_replace(line, next, sizeof next)) {
 		dc_debug("hosts line \"%s\" left alone", line);
 		goto out;
 	}

@@ -5,6 +5,7 @@
  * after the file's options).  The walk follows __res_context_search in
  * resolv/res_query.c statement by statement. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <stdlib.h>
@@ -127,6 +128,34 @@ static __thread struct {
 	struct dc_resconf rc;
 } cache;
 
+char *dc_read_file(const char *path, size_t *len)
+{
+	*len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
+	while (b) {
+		if (n == cap) {
+			char *nb = cap < (1u << 24) ? realloc(b, cap * 2) : NULL;
+			if (!nb)
+				break;
+			b = nb;
+			cap *= 2;
+		}
+		ssize_t r = read(fd, b + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	*len = n;
+	return b;
+}
+
 const struct dc_resconf *dc_resconf_get(void)
 {
 	struct statx st;
@@ -135,23 +164,14 @@ const struct dc_resconf *dc_resconf_get(void)
 	if (cache.valid && have && st.stx_ino == cache.ino && st.stx_size == cache.size &&
 	    st.stx_mtime.tv_sec == cache.msec && st.stx_mtime.tv_nsec == cache.mnsec)
 		return &cache.rc;
-	char text[16384];
-	size_t len = 0;
-	int fd = open("/etc/resolv.conf", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		while (len < sizeof text) {
-			ssize_t n = read(fd, text + len, sizeof text - len);
-			if (n <= 0)
-				break;
-			len += (size_t)n;
-		}
-		close(fd);
-	}
+	size_t len;
+	char *text = dc_read_file("/etc/resolv.conf", &len);
 	char host[256] = {0};
 	if (gethostname(host, sizeof host - 1) != 0)
 		host[0] = 0;
-	dc_resconf_parse(&cache.rc, text, len, secure_getenv("LOCALDOMAIN"),
+	dc_resconf_parse(&cache.rc, text ? text : "", len, secure_getenv("LOCALDOMAIN"),
 	                 secure_getenv("RES_OPTIONS"), host);
+	free(text);
 	cache.valid = have;
 	if (have) {
 		cache.ino = st.stx_ino;
@@ -237,13 +257,20 @@ static int herrno_of(enum dc_qres r)
 }
 
 int dc_search_walk(const struct dc_plan *p, enum dc_qres (*query)(void *ctx, int i),
-                   void *ctx, int *herrno)
+                   void *ctx, int *herrno, int *servfail)
 {
 	int saved = -1, got_nodata = 0, got_servfail = 0, last = HOST_NOT_FOUND;
 	int i = 0;
 	enum dc_qres r;
+	*servfail = 0;
+#define ASK(idx)                                                                 \
+	do {                                                                     \
+		r = query(ctx, (idx));                                           \
+		*servfail = (*servfail & DC_SF_SEEN) |                           \
+		            (r == DC_Q_SERVFAIL ? DC_SF_SEEN | DC_SF_LAST : 0);  \
+	} while (0)
 	if (p->as_is_first) {
-		r = query(ctx, 0);
+		ASK(0);
 		if (r == DC_Q_ANSWER)
 			return 0;
 		if (r == DC_Q_UNAVAIL)
@@ -256,7 +283,7 @@ int dc_search_walk(const struct dc_plan *p, enum dc_qres (*query)(void *ctx, int
 		i = 1;
 	}
 	for (; i < p->n - p->as_is_last; i++) {
-		r = query(ctx, i);
+		ASK(i);
 		if (r == DC_Q_ANSWER)
 			return i;
 		if (r == DC_Q_UNAVAIL)
@@ -268,13 +295,14 @@ int dc_search_walk(const struct dc_plan *p, enum dc_qres (*query)(void *ctx, int
 		got_servfail += r == DC_Q_SERVFAIL;
 	}
 	if (p->as_is_last) {
-		r = query(ctx, p->n - 1);
+		ASK(p->n - 1);
 		if (r == DC_Q_ANSWER)
 			return p->n - 1;
 		if (r == DC_Q_UNAVAIL)
 			return -2;
 		last = herrno_of(r);
 	}
+#undef ASK
 	if (saved != -1)
 		*herrno = saved;
 	else if (got_nodata)

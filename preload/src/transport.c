@@ -62,6 +62,9 @@ const struct dc_config *dc_config(void)
 		config.negcache_ms = env_int("DNSCACHE_NEGCACHE_MS", 5000, 0, 3600000);
 		const char *pl = secure_getenv("DNSCACHE_PIPELINE");
 		config.pipeline = !pl || !*pl || strcmp(pl, "0") != 0;
+		const char *fb = secure_getenv("DNSCACHE_FALLBACK");
+		config.fallback = !fb || !*fb || strcmp(fb, "0") != 0;
+		config.servfail_after = env_int("DNSCACHE_SERVFAIL_AFTER", 8, 1, 100000);
 		atomic_store_explicit(&config_state, 2, memory_order_release);
 	} else {
 		while (atomic_load_explicit(&config_state, memory_order_acquire) != 2)
@@ -95,9 +98,12 @@ int64_t dc_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The circuit breaker: after breaker_after consecutive timeouts the socket
- * is skipped (UNAVAIL at once) for breaker_ms; then one lookup probes it. */
-static atomic_int timeouts;
+/* The circuit breaker: after breaker_after consecutive timed-out lookups,
+ * or servfail_after consecutive lookups the cache answered with SERVFAIL
+ * (its upstreams are down: asking it first would double the load of every
+ * failure), the socket is skipped (glibc's dns answers at once) for
+ * breaker_ms; then one lookup probes it. */
+static atomic_int timeouts, servfails;
 static _Atomic int64_t open_until;
 
 bool dc_breaker_open(void)
@@ -113,15 +119,28 @@ bool dc_breaker_open(void)
 	return !atomic_compare_exchange_strong(&open_until, &u, next);
 }
 
-void dc_breaker_record(enum dc_io r)
+static void trip(const char *why)
+{
+	atomic_store(&open_until, dc_now_ms() + dc_config()->breaker_ms);
+	dc_debug("breaker open for %d ms (%s)", dc_config()->breaker_ms, why);
+}
+
+void dc_breaker_record(enum dc_io r, bool servfail)
 {
 	if (r == DC_IO_TIMEOUT) {
-		if (atomic_fetch_add(&timeouts, 1) + 1 >= dc_config()->breaker_after) {
-			atomic_store(&open_until, dc_now_ms() + dc_config()->breaker_ms);
-			dc_debug("breaker open for %d ms", dc_config()->breaker_ms);
+		if (atomic_fetch_add(&timeouts, 1) + 1 >= dc_config()->breaker_after)
+			trip("timeouts");
+	} else if (r == DC_IO_OK && servfail) {
+		atomic_store(&timeouts, 0);
+		/* A probe (the breaker was open) that gets SERVFAIL trips it again. */
+		if (atomic_fetch_add(&servfails, 1) + 1 >= dc_config()->servfail_after ||
+		    atomic_load(&open_until) != 0) {
+			atomic_store(&servfails, 0);
+			trip("SERVFAIL");
 		}
 	} else if (r == DC_IO_OK) {
 		atomic_store(&timeouts, 0);
+		atomic_store(&servfails, 0);
 		atomic_store(&open_until, 0);
 	}
 }

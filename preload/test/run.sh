@@ -10,7 +10,7 @@
 # (what the shim uses) with unixsock, warmcache, the cluster zone (file) and
 # racetls to the lab.  Faults (garbage, reset, hang, SERVFAIL) come from
 # bin/labdns Unix sockets; "killed mid-run" kills a second bin/coredns.
-# Sections: symbols, oracle, negcache, programs, fallback, stress, valgrind,
+# Sections: symbols, oracle, matrix (programs x hosts lines x resolv.conf), negcache, programs, fallback, stress, valgrind,
 # sanitizers (default all); bench (bench/run.sh).  Usage: run.sh [section...]
 # Needs bin/coredns and bin/labdns (make build).
 set -u
@@ -32,6 +32,9 @@ ip link set lo up
 # families configured instead of returning EAI_NONAME without a lookup.
 ip addr add 10.255.0.1/32 dev lo
 ip -6 addr add fd00:255::1/128 dev lo nodad
+# The lab's addresses fail at once (curl in the matrix connects to them).
+ip route add unreachable 198.18.0.0/15
+ip -6 route add unreachable 2001:db8::/32
 W=$(mktemp -d /tmp/dnscache-preload.XXXXXX)
 PIDS=""
 FAILS=0
@@ -78,7 +81,7 @@ localhost 127.0.0.1 ::1 10.1.2.3"
 
 . "$HERE/sections.sh"
 
-SECTIONS=${*:-symbols oracle negcache programs fallback stress valgrind sanitizers}
+SECTIONS=${*:-symbols oracle matrix negcache programs fallback stress valgrind sanitizers}
 start_lab
 write_main_conf
 start_coredns main

@@ -5,7 +5,7 @@
 # image at start).
 t_symbols() {
 	exp=$(objdump -T "$LIB" | awk '$2 == "g" && $4 == ".text" {print $NF}' | sort | tr '\n' ' ')
-	want="_nss_dnscache_gethostbyname2_r _nss_dnscache_gethostbyname3_r _nss_dnscache_gethostbyname4_r _nss_dnscache_gethostbyname_r "
+	want="_nss_dnscache_gethostbyaddr2_r _nss_dnscache_gethostbyaddr_r _nss_dnscache_gethostbyname2_r _nss_dnscache_gethostbyname3_r _nss_dnscache_gethostbyname4_r _nss_dnscache_gethostbyname_r "
 	[ "$exp" = "$want" ] && ok "symbols: exports $exp" || fail "symbols: exports '$exp'"
 	newest=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -t. -k1,1 -k2,2n -V | tail -1)
 	too_new=$(objdump -T "$LIB" | grep -o 'GLIBC_[0-9.]*' | sort -u | awk -F'[_.]' '$2 > 2 || ($2 == 2 && $3 > 17)')
@@ -28,7 +28,7 @@ t_oracle() {
 		found=0
 		for n in $CORPUS; do
 			a=$(plain getent $db "$n" 2>&1; echo "exit $?")
-			b=$(shim getent $db "$n" 2>&1; echo "exit $?")
+			b=$(shim env DNSCACHE_FALLBACK=0 getent $db "$n" 2>&1; echo "exit $?")
 			case "$a" in *"exit 0") found=$((found + 1)) ;; esac
 			if [ "$a" != "$b" ]; then
 				fail "oracle: getent $db $n"
@@ -42,18 +42,31 @@ t_oracle() {
 	done
 	[ "$FAILS" -eq "$f0" ] && ok "oracle: getent over $(echo $CORPUS | wc -w) names, identical (found by glibc:$summary)"
 	a=$(plain python3 "$HERE/pyclient.py" $CORPUS 2>&1)
-	b=$(shim python3 "$HERE/pyclient.py" $CORPUS 2>&1)
+	b=$(shim env DNSCACHE_FALLBACK=0 python3 "$HERE/pyclient.py" $CORPUS 2>&1)
 	if [ "$a" = "$b" ]; then ok "oracle: python3 over $(echo $CORPUS | wc -w) names"; else
 		fail "oracle: python3"
 		echo "$a" >"$W/py.glibc"; echo "$b" >"$W/py.shim"; diff "$W/py.glibc" "$W/py.shim" | head -20
 	fi
 	a=$(plain "$B/erange" $CORPUS 2>&1)
-	b=$(shim "$B/erange" $CORPUS 2>&1)
+	b=$(shim env DNSCACHE_FALLBACK=0 "$B/erange" $CORPUS 2>&1)
 	[ "$a" = "$b" ] && ok "oracle: gethostbyname_r with ERANGE retries" || {
 		fail "oracle: gethostbyname_r"; echo "$a" >"$W/e.glibc"; echo "$b" >"$W/e.shim"; diff "$W/e.glibc" "$W/e.shim" | head; }
 	after=$(socket_queries)
 	[ "$after" -gt "$before" ] && ok "oracle: getent done ($((after - before)) queries on the socket)" ||
 		fail "oracle: no query reached the socket"
+	# A name the cache answered (here: NXDOMAIN, then myhostname and files
+	# after dns) is not asked again of kube-dns (UDP/TCP on 127.0.0.1:53).
+	cp /etc/nsswitch.conf "$W/nss.saved"
+	printf 'hosts: dns myhostname files\n' >/etc/nsswitch.conf
+	u0=$(($(udp_requests) - $(socket_queries)))
+	a=$(shim getent ahosts nx-once.example.com. myhost localhost www.example.com. 2>"$W/once.err"; echo "exit $?")
+	u1=$(($(udp_requests) - $(socket_queries)))
+	cat "$W/nss.saved" >/etc/nsswitch.conf
+	case "$a" in
+	*"STREAM localhost"*"exit 2") [ "$u1" -eq "$u0" ] && ok "oracle: answers of the cache are not asked of kube-dns" ||
+		fail "oracle: kube-dns asked $((u1 - u0)) times for names the cache answered"; cat "$W/once.err" ;;
+	*) fail "oracle: dns myhostname files: $a" ;;
+	esac
 }
 
 # settled_queries: the socket's request count once it stops moving (a
@@ -105,7 +118,7 @@ t_negcache() {
 	[ "$n" -eq 8 ] && ok "pipeline: off with DNSCACHE_PIPELINE=0 (4+4 queries, as glibc)" ||
 		fail "pipeline: $n queries sequentially for web.ns1, want 4+4"
 	a=$(plain python3 "$HERE/pyclient.py" $CORPUS 2>&1)
-	b=$(shim env DNSCACHE_NEGCACHE_MS=0 DNSCACHE_PIPELINE=0 python3 "$HERE/pyclient.py" $CORPUS 2>&1)
+	b=$(shim env DNSCACHE_FALLBACK=0 DNSCACHE_NEGCACHE_MS=0 DNSCACHE_PIPELINE=0 python3 "$HERE/pyclient.py" $CORPUS 2>&1)
 	[ "$a" = "$b" ] && ok "oracle: python3 without negative cache and batching" || fail "oracle: python3, sequential"
 	w=$(curl -s http://127.0.0.1:9153/metrics | grep "^coredns_unixsock_errors_total" | tr "\n" " ")
 	echo "info server unixsock errors so far (a batch closed with replies unread counts as a write error): $w"
@@ -163,10 +176,32 @@ t_fallback() {
 		stop f$f
 	done
 
-	start_fault fservfail "fault:servfail"
-	if env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/fservfail.sock" getent ahosts www.example.com >/dev/null; then
-		fail "fallback: SERVFAIL fell back"; else ok "fallback: SERVFAIL is TRYAGAIN (no fallback)"; fi
-	stop fservfail
+	# SERVFAIL: a node cache whose upstreams are all down (bin/coredns
+	# forwarding to a closed port) in front of kube-dns (the main server,
+	# resolv.conf's nameserver, over UDP).  The cache's SERVFAIL falls back
+	# to glibc's dns, which answers; after DNSCACHE_SERVFAIL_AFTER such
+	# lookups the breaker skips the cache, so a failing cache does not
+	# double the load of every lookup.
+	write_sfail_conf
+	start_coredns sfail
+	got=$(env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/sfail.sock" getent ahosts www.example.com || true)
+	[ -n "$want" ] && [ "$got" = "$want" ] && ok "fallback: SERVFAIL from the cache, kube-dns answers" ||
+		fail "fallback: SERVFAIL: '$got'"
+	q0=$(unix_requests 9155)
+	out=$(env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/sfail.sock" DNSCACHE_SERVFAIL_AFTER=3 python3 -c '
+import socket
+ok = 0
+for i in range(20):
+    ok += len(socket.getaddrinfo("v4-sf%d.example.com." % i, 80, socket.AF_INET, socket.SOCK_STREAM)) == 1
+print(ok)' 2>&1)
+	q1=$(unix_requests 9155)
+	[ "$out" = 20 ] && [ $((q1 - q0)) -eq 3 ] &&
+		ok "fallback: SERVFAIL breaker: 20 of 20 answered, the cache asked 3 times" ||
+		fail "fallback: SERVFAIL breaker: $out of 20 answered, the cache asked $((q1 - q0)) times (want 3)"
+	out=$(env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/sfail.sock" DNSCACHE_FALLBACK=0 getent ahosts www.example.com; echo "exit $?")
+	[ "$out" = "exit 2" ] && ok "fallback: DNSCACHE_FALLBACK=0 reports the cache's SERVFAIL" ||
+		fail "fallback: DNSCACHE_FALLBACK=0: $out"
+	stop sfail
 
 	start_fault fhang "fault:blackhole"
 	out=$(env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/fhang.sock" DNSCACHE_TIMEOUT_MS=300 \
@@ -255,4 +290,86 @@ t_sanitizers() {
 # the socket, and UDP on 127.0.0.1:53.  Not part of make test.
 t_bench() {
 	"$ROOT/bench/run.sh" -s "$W/dns.sock" -u 127.0.0.1:53
+}
+
+# clients NAMES...: every oracle program over NAMES, one block of output:
+# getent hosts|ahosts, the C probe (getaddrinfo, getaddrinfo_a,
+# gethostbyname, gethostbyname2_r with h_errno and errno), python3, perl,
+# ruby, and curl's exit status (6: could not resolve).  Each line starts
+# with the program's name, so a difference names its program.
+clients() {
+	for n in "$@"; do
+		for db in hosts ahosts; do
+			echo "getent $db $n: $(getent $db "$n" 2>&1 | tr '\n' ' ') exit $?"
+		done
+		# curl's exit status: 6 could not resolve; anything else is shown as 0.
+		echo "curl $n: $(curl -s -o /dev/null --connect-timeout 0.2 "http://$n:1/" >/dev/null 2>&1; rc=$?; [ $rc -eq 6 ] || rc=0; echo $rc)"
+	done
+	"$B/probe" "$@" 2>&1 | sed 's/^/c /'
+	python3 "$HERE/pyclient.py" "$@" 2>&1 | sed 's/^/python3 /'
+	perl "$HERE/plclient.pl" "$@" 2>&1 | sed 's/^/perl /'
+	ruby "$HERE/rbclient.rb" "$@" 2>&1 | sed 's/^/ruby /'
+}
+
+# compare LABEL: the clients over $NAMES under glibc and under the shim with
+# glibc's dns fallback DISABLED (so any failure of the shim shows, not hidden
+# by glibc answering the same); $DC_ENV (shell words, e.g. LOCALDOMAIN='a b')
+# is exported to both.  Prints and counts the differing lines.
+DIFFS=0
+compare() {
+	run='[ -z "$DC_ENV" ] || eval "export $DC_ENV"; . "$0"; B="$1"; HERE="$2"; shift 2; clients "$@"'
+	env -u LD_PRELOAD DC_ENV="${DC_ENV:-}" sh -c "$run" "$HERE/sections.sh" "$B" "$HERE" $NAMES >"$W/cmp.glibc" 2>&1
+	env DC_ENV="${DC_ENV:-}" LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/dns.sock" DNSCACHE_FALLBACK=0 \
+		sh -c "$run" "$HERE/sections.sh" "$B" "$HERE" $NAMES >"$W/cmp.shim" 2>&1
+	nd=$(diff "$W/cmp.glibc" "$W/cmp.shim" | grep -c '^>')
+	DIFFS=$((DIFFS + nd))
+	if [ "$nd" -eq 0 ]; then ok "matrix: $1 ($(wc -l <"$W/cmp.glibc") lines identical)"; else
+		fail "matrix: $1: $nd lines differ"
+		diff "$W/cmp.glibc" "$W/cmp.shim" | head -"${MATRIX_SHOW:-12}"
+	fi
+}
+
+# matrix: the glibc oracle over the hosts lines glibc users ship and the
+# resolv.conf options and variables res_init reads.  nsswitch.conf and
+# resolv.conf are bind mounts: rewritten in place, restored at the end.
+MATRIX_NSS="files dns|dns files|files dns myhostname|files mdns4_minimal [NOTFOUND=return] dns myhostname|files [NOTFOUND=return] dns|files resolve [!UNAVAIL=return] dns myhostname|dns [!UNAVAIL=return] files|files dns [NOTFOUND=return] files|NONE|LAST"
+t_matrix() {
+	NAMES="$CORPUS $(hostname) servfail-w nodata-w"
+	cp /etc/nsswitch.conf "$W/nss.saved"; cp /etc/resolv.conf "$W/resolv.saved"
+	DC_ENV=""
+	[ "${MATRIX_ONLY:-nss}" = nss ] && while read -r line; do
+		case "$line" in
+		NONE) printf 'passwd: files\n' >/etc/nsswitch.conf ;;
+		LAST) printf 'hosts: files\nhosts: dns files\n' >/etc/nsswitch.conf ;;
+		*) printf 'hosts: %s\n' "$line" >/etc/nsswitch.conf ;;
+		esac
+		compare "hosts: $line"
+	done <<LINES
+$(echo "$MATRIX_NSS" | tr '|' '\n')
+LINES
+	cat "$W/nss.saved" >/etc/nsswitch.conf
+	base="nameserver 127.0.0.1"
+	k8s="search default.svc.cluster.local svc.cluster.local cluster.local"
+	[ "${MATRIX_ONLY:-resolv}" = resolv ] && while IFS='|' read -r label conf DC_ENV; do
+		printf '%s\n%b\n' "$base" "$conf" >/etc/resolv.conf
+		compare "resolv.conf $label${DC_ENV:+ with $DC_ENV}"
+	done <<VARIANTS
+ndots:0|$k8s\\noptions ndots:0|
+ndots:1|$k8s\\noptions ndots:1|
+ndots:5|$k8s\\noptions ndots:5|
+ndots:15|$k8s\\noptions ndots:15 timeout:1|
+no search list||
+domain|domain svc.cluster.local|
+6 search domains|search a.example.com default.svc.cluster.local b.example.com svc.cluster.local c.example.com cluster.local\\noptions ndots:2|
+no-aaaa|$k8s\\noptions ndots:5 no-aaaa|
+single-request rotate|$k8s\\noptions ndots:5 single-request rotate timeout:2 attempts:3|
+SERVFAIL then NXDOMAIN|search example.com cluster.local\\noptions ndots:1 no-tld-query|
+LOCALDOMAIN|$k8s\\noptions ndots:5|LOCALDOMAIN='svc.cluster.local  cluster.local'
+RES_OPTIONS|$k8s\\noptions ndots:5|RES_OPTIONS='ndots:1 no-aaaa'
+prefix options|$k8s\\noptions ndot:2 no-tld-query-x rotat|
+ndots: without a number|$k8s\\noptions ndots:|
+VARIANTS
+	DC_ENV=""
+	cat "$W/resolv.saved" >/etc/resolv.conf
+	echo "info matrix: $DIFFS lines differ from glibc in total"
 }

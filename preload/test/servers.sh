@@ -89,6 +89,20 @@ write_kill_conf() {
 CONF
 }
 
+# write_sfail_conf: a node cache whose upstreams are all down: every query
+# it cannot answer from its zone is forwarded to a closed port (SERVFAIL).
+write_sfail_conf() {
+	cat >"$W/sfail.conf" <<CONF
+.:5398 {
+    bind 127.0.0.1
+    unixsock $W/sfail.sock
+    prometheus 127.0.0.1:9155
+    ready 127.0.0.1:8183
+    forward . 127.0.0.1:1
+}
+CONF
+}
+
 start_coredns() {
 	sn=$1
 	ready=$(sed -n 's/^ *ready \(.*\)$/\1/p' "$W/$sn.conf")
@@ -122,6 +136,13 @@ stop_kill() {
 unix_requests() {
 	curl -s "http://127.0.0.1:${1:-9153}/metrics" |
 		awk '/^coredns_unixsock_requests_total/ {s += $NF} END {printf "%d\n", s}'
+}
+
+# udp_requests: the main server's queries counted under proto udp or tcp:
+# glibc's dns, and (the server counts them so too) the Unix socket's.
+udp_requests() {
+	curl -s "http://127.0.0.1:9153/metrics" |
+		awk '/^coredns_dns_requests_total/ && /proto="(udp|tcp)"/ {s += $NF} END {printf "%d\n", s}'
 }
 
 # fault_queries NAME: the Unix-socket queries a stopped labdns fault server saw

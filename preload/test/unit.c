@@ -99,8 +99,8 @@ static void walk(const char *name, const char *opts, const enum dc_qres *o, int 
 	dc_search_plan(&rc, name, &p);
 	outcomes = o;
 	calls = 0;
-	int herrno = -1;
-	int r = dc_search_walk(&p, fake, NULL, &herrno);
+	int herrno = -1, sf;
+	int r = dc_search_walk(&p, fake, NULL, &herrno, &sf);
 	CHECK(r == want && (r == -1 ? herrno == want_herrno : 1) && calls == want_calls,
 	      "%s: r=%d herrno=%d calls=%d", name, r, herrno, calls);
 }
@@ -262,22 +262,36 @@ static void test_names(void)
 	CHECK(dc_name_to_wire(l63, q, sizeof q) < 0, "64-byte label accepted");
 }
 
-static void insert(const char *line, const char *want)
+static void replace(const char *line, const char *want)
 {
 	char out[256];
-	bool r = dc_hosts_insert(line, out, sizeof out);
+	bool r = dc_hosts_replace(line, out, sizeof out);
 	CHECK(want ? (r && strcmp(out, want) == 0) : !r, "'%s' -> '%s'", line, r ? out : "(unchanged)");
+}
+
+static void select_line(const char *conf, const char *want)
+{
+	char out[256];
+	dc_hosts_select(conf, strlen(conf), "dns [!UNAVAIL=return] files", out, sizeof out);
+	CHECK(strcmp(out, want) == 0, "select: '%s'", out);
 }
 
 static void test_hosts_line(void)
 {
-	insert(" files dns", "files dnscache [!UNAVAIL=return] dns");
-	insert("files mdns4_minimal [NOTFOUND=return] dns myhostname",
-	       "files mdns4_minimal [NOTFOUND=return] dnscache [!UNAVAIL=return] dns myhostname");
-	insert("files resolve [!UNAVAIL=return] dns", "files dnscache [!UNAVAIL=return] resolve [!UNAVAIL=return] dns");
-	insert("files dnsx [ NOTFOUND = dns ] dns", "files dnsx [ NOTFOUND = dns ] dnscache [!UNAVAIL=return] dns");
-	insert("files dnscache dns", NULL);
-	insert("files myhostname", NULL);
+	replace("files dns", "files dnscache");
+	replace("files mdns4_minimal [NOTFOUND=return] dns myhostname",
+	        "files mdns4_minimal [NOTFOUND=return] dnscache myhostname");
+	replace("files resolve [!UNAVAIL=return] dns", "files resolve [!UNAVAIL=return] dnscache");
+	replace("files dnsx [ NOTFOUND = dns ] dns[UNAVAIL=return] files",
+	        "files dnsx [ NOTFOUND = dns ] dnscache[UNAVAIL=return] files");
+	replace("dns [!UNAVAIL=return] files", "dnscache [!UNAVAIL=return] files");
+	replace("files dnscache dns", NULL);
+	replace("files myhostname", NULL);
+	select_line("passwd: files\n", "dns [!UNAVAIL=return] files");
+	select_line("hosts: files\nhosts:dns files\n", "dns files");
+	select_line("hosts: files dns\nhosts: dns\t", "files dns");
+	select_line("  hosts :: files dns # c\n", "files dns # c");
+	select_line("hostsx: files\n#hosts: dns\n", "dns [!UNAVAIL=return] files");
 }
 
 /* NXDOMAIN with an SOA in the authority section: RFC 2308 §5 TTL, the
