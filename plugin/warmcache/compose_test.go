@@ -53,6 +53,11 @@ func (z *zoneHandler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns
 		soa, _ := dns.NewRR("example.org. 60 IN SOA ns.example.org. host.example.org. 1 3600 600 86400 30")
 		m.Ns = []dns.RR{soa}
 	}
+	if o := r.IsEdns0(); o != nil {
+		// An upstream's OPT with options of its own, which cache does not pass on.
+		m.SetEdns0(4096, o.Do())
+		m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7364"}}
+	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }

@@ -3,9 +3,11 @@ package warmcache
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metadata"
+	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 
 	"github.com/miekg/dns"
 )
@@ -109,16 +111,29 @@ func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.
 }
 
 // answer writes the reply the chain gave the leader of cl, res, to its client with
-// WriteMsg, as cache does: every TTL set to the entry's, and AD only for a client that
-// asked for it. Without a reply it returns what the chain returned.
+// WriteMsg, as cache does: without the upstream's OPT record (the server's writer makes
+// one from the request's, request.SizeAndDo), every TTL set to the entry's (or to what
+// cache would have cached it for), and AD only for a client that asked for it. Without a
+// reply it returns what the chain returned.
 func (c *WarmCache) answer(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, cl *call, res *dns.Msg) (int, error) {
 	if res == nil {
 		return cl.rcode, cl.err
 	}
 	res = res.Copy()
-	if e := cl.e; e != nil {
-		setTTLs(res, e.ttl)
+	extra := res.Extra[:0]
+	for _, rr := range res.Extra {
+		if rr.Header().Rrtype != dns.TypeOPT {
+			extra = append(extra, rr)
+		}
 	}
+	res.Extra = extra
+	ttl := uint32(dnsutil.MinimalDefaultTTL / time.Second)
+	if e := cl.e; e != nil {
+		ttl = e.ttl
+	} else if _, d, ok := c.lifetime(res); ok && d > 0 {
+		ttl = uint32(d / time.Second) // #nosec G115 -- clamped to the max TTL
+	}
+	setTTLs(res, ttl)
 	if !(opt != nil && opt.Do()) && !r.AuthenticatedData {
 		res.AuthenticatedData = false
 	}
