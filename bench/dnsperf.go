@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnscache/dnscache/test/load"
+	"github.com/dnscache/dnscache/test/kit"
 )
 
 // perfResult is what one dnsperf run reported.
@@ -19,7 +19,7 @@ type perfResult struct {
 	QPS                   float64
 	Avg                   time.Duration
 	Rcodes                map[string]int64
-	Latency               load.Histogram // per-query latencies, with verbose runs only
+	Latency               kit.Histogram // per-query latencies, with verbose runs only
 }
 
 // perfRun describes a dnsperf run.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
-	"github.com/dnscache/dnscache/test/load"
 )
 
 const hotNames = 1000
@@ -27,8 +27,8 @@ type hitCase struct {
 
 type hitResult struct {
 	sat, rate *perfResult
-	goUDP     *load.Result
-	goUnix    *load.Result
+	goUDP     *kit.Result
+	goUnix    *kit.Result
 	// Server CPU time per answered query (lowest over the rounds): a figure that other
 	// work on the machine disturbs much less than throughput.
 	cpuSat, cpuUDP, cpuUnix time.Duration
@@ -36,7 +36,7 @@ type hitResult struct {
 
 // cpuPer runs f and returns the server's CPU time per answered query during it.
 func cpuPer(srv *server, f func() (int64, error)) (time.Duration, error) {
-	c0, err := srv.cpuTime()
+	c0, err := srv.CPUTime()
 	if err != nil {
 		return 0, err
 	}
@@ -44,7 +44,7 @@ func cpuPer(srv *server, f func() (int64, error)) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	c1, err := srv.cpuTime()
+	c1, err := srv.CPUTime()
 	if err != nil || n == 0 {
 		return 0, err
 	}
@@ -168,8 +168,8 @@ func runHit(ctx context.Context, s *suite) error {
 		}
 		name := []string{"hit-stock-cache", "hit-warmcache"}[i]
 		err := s.profileDuring(srv, name, c.name+": cache hits at saturation (Go generator over UDP)", 2*time.Second, func() error {
-			_, err := load.Run(ctx, load.Config{Network: "udp", Addr: srv.DNS, Conns: 4, InFlight: 64, Duration: 2500 * time.Millisecond,
-				Next: func(i int) load.Query { return load.Query{Name: hotName(i)} }})
+			_, err := kit.Load{Network: "udp", Addr: srv.DNS, Conns: 4, InFlight: 64, Duration: 2500 * time.Millisecond,
+				Next: func(i int) kit.Query { return kit.Query{Name: hotName(i)} }}.Run(ctx)
 			return err
 		})
 		if err != nil {
@@ -233,8 +233,8 @@ func runHit(ctx context.Context, s *suite) error {
 
 // warmHot asks every hot name twice, so that the measured runs only hit.
 func warmHot(ctx context.Context, srv *server) error {
-	warm, err := load.Run(ctx, load.Config{Network: "udp", Addr: srv.DNS, InFlight: 32, Count: 2 * hotNames,
-		Duration: 30 * time.Second, Next: func(i int) load.Query { return load.Query{Name: hotName(i)} }})
+	warm, err := kit.Load{Network: "udp", Addr: srv.DNS, InFlight: 32, Count: 2 * hotNames,
+		Duration: 30 * time.Second, Next: func(i int) kit.Query { return kit.Query{Name: hotName(i)} }}.Run(ctx)
 	if err != nil {
 		return err
 	}
@@ -262,13 +262,13 @@ func (s *suite) hitRound(ctx context.Context, srv *server, r *hitResult, file st
 	if r.sat == nil || sat.QPS > r.sat.QPS {
 		r.sat = sat
 	}
-	goCfg := load.Config{Network: "udp", Addr: srv.DNS, Conns: 4, InFlight: 64, Duration: dur,
-		Next: func(i int) load.Query { return load.Query{Name: hotName(i)} }}
-	goRun := func(best **load.Result, cpuBest *time.Duration) error {
-		var res *load.Result
+	goCfg := kit.Load{Network: "udp", Addr: srv.DNS, Conns: 4, InFlight: 64, Duration: dur,
+		Next: func(i int) kit.Query { return kit.Query{Name: hotName(i)} }}
+	goRun := func(best **kit.Result, cpuBest *time.Duration) error {
+		var res *kit.Result
 		cpu, err := cpuPer(srv, func() (int64, error) {
 			var err error
-			if res, err = load.Run(ctx, goCfg); err != nil {
+			if res, err = goCfg.Run(ctx); err != nil {
 				return 0, err
 			}
 			return res.Answered, nil

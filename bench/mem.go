@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/dnscache/dnscache/test/load"
-	"github.com/dnscache/dnscache/test/promtext"
+	"github.com/dnscache/dnscache/test/kit"
 )
 
 // memCase is one cache filled with unique names.
 type memCase struct {
 	name    string
 	cache   string
-	entries func(map[string]float64) float64 // entries held, from /metrics
+	entries func(kit.Families) float64 // entries held, from /metrics
 	reason  string
 }
 
@@ -23,9 +22,11 @@ func runMem(ctx context.Context, s *suite) error {
 	sizes := pick(s, []int{50_000}, []int{100_000, 1_000_000})
 	cases := []memCase{
 		{name: "stock cache", cache: "cache 3600 {\n    success 1200000\n    denial 1000\n}",
-			entries: func(m map[string]float64) float64 { return promtext.Sum(m, "coredns_cache_entries", `type="success"`) }},
+			entries: func(m kit.Families) float64 {
+				return m.Sum("coredns_cache_entries", map[string]string{"type": "success"})
+			}},
 		{name: "warmcache", cache: "warmcache {\n    success 1200000\n    denial 1000\n    max_bytes 4G\n}",
-			entries: func(m map[string]float64) float64 { return promtext.Sum(m, "coredns_warmcache_entries") }},
+			entries: func(m kit.Families) float64 { return m.Sum("coredns_warmcache_entries", nil) }},
 	}
 	if !s.has("warmcache") {
 		cases[1].reason = s.missing("warmcache")
@@ -61,37 +62,37 @@ func runMem(ctx context.Context, s *suite) error {
 
 func (s *suite) memOne(ctx context.Context, srv *server, c memCase, sizes []int, t *table) error {
 	time.Sleep(500 * time.Millisecond)
-	rss0, err := srv.rss()
+	rss0, err := srv.RSS()
 	if err != nil {
 		return err
 	}
-	m0, err := promtext.Scrape(srv.Metrics)
+	m0, err := kit.ScrapeAddr(srv.Metrics)
 	if err != nil {
 		return err
 	}
-	heap0 := m0["go_memstats_heap_inuse_bytes"]
+	heap0 := m0.Sum("go_memstats_heap_inuse_bytes", nil)
 	sent := 0
 	for _, size := range sizes {
 		start := sent
-		res, err := load.Run(ctx, load.Config{
+		res, err := kit.Load{
 			Network: "udp", Addr: srv.DNS, Conns: 4, InFlight: 64, Count: size - start, Duration: 5 * time.Minute,
-			Next: func(i int) load.Query { return load.Query{Name: fmt.Sprintf("mem%d.example.", start+i)} },
-		})
+			Next: func(i int) kit.Query { return kit.Query{Name: fmt.Sprintf("mem%d.example.", start+i)} },
+		}.Run(ctx)
 		if err != nil {
 			return err
 		}
 		sent = size
 		time.Sleep(2 * time.Second)
-		rss, err := srv.rss()
+		rss, err := srv.RSS()
 		if err != nil {
 			return err
 		}
-		m, err := promtext.Scrape(srv.Metrics)
+		m, err := kit.ScrapeAddr(srv.Metrics)
 		if err != nil {
 			return err
 		}
 		n := c.entries(m)
-		heap := m["go_memstats_heap_inuse_bytes"]
+		heap := m.Sum("go_memstats_heap_inuse_bytes", nil)
 		per := func(d float64) string {
 			if n == 0 {
 				return "-"

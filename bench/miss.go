@@ -6,8 +6,8 @@ import (
 	"math"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
-	"github.com/dnscache/dnscache/test/load"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 )
@@ -21,7 +21,7 @@ type missCase struct {
 }
 
 type missResult struct {
-	res     *load.Result
+	res     *kit.Result
 	up      lab.Stats
 	clients int64
 }
@@ -92,14 +92,14 @@ func runMiss(ctx context.Context, s *suite) error {
 			return err
 		}
 		time.Sleep(300 * time.Millisecond)
-		res, err := load.Run(ctx, load.Config{
+		res, err := kit.Load{
 			Network: "udp", Addr: srv.DNS, Conns: 2, InFlight: 512, Rate: rate, Count: count,
 			Duration: time.Duration(float64(count)/rate*float64(time.Second)) + 5*time.Second,
 			Timeout:  5 * time.Second,
-			Next: func(i int) load.Query {
-				return load.Query{Name: fmt.Sprintf("m%d-%d.example.", ci, i)}
+			Next: func(i int) kit.Query {
+				return kit.Query{Name: fmt.Sprintf("m%d-%d.example.", ci, i)}
 			},
-		})
+		}.Run(ctx)
 		up := diffStats(labs.stats(), before)
 		if serr := srv.stop(); err == nil {
 			err = serr
@@ -156,7 +156,7 @@ func runMiss(ctx context.Context, s *suite) error {
 }
 
 // quantileCurve samples h from p10 to p99.9 against "nines" (-log10(1-q)).
-func quantileCurve(name string, h *load.Histogram) series {
+func quantileCurve(name string, h *kit.Histogram) series {
 	var xy plotter.XYs
 	for _, q := range []float64{0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999} {
 		ms := float64(h.Quantile(q)) / float64(time.Millisecond)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/load"
+	"github.com/dnscache/dnscache/test/kit"
 	"gonum.org/v1/plot"
 )
 
@@ -42,7 +42,7 @@ func TestPlots(t *testing.T) {
 	if err := bars(dir, "b.png", "t", "qps", []string{"a", "b"}, []float64{1, 2}); err != nil {
 		t.Fatal(err)
 	}
-	var h load.Histogram
+	var h kit.Histogram
 	for i := 1; i <= 1000; i++ {
 		h.Record(time.Duration(i) * time.Millisecond)
 	}

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
-	"github.com/dnscache/dnscache/test/load"
 )
 
 // satCase is one forwarder driven to saturation through one DoT upstream of its own.
@@ -19,7 +19,7 @@ type satCase struct {
 	labs   labSet
 	before lab.Stats
 	srv    *server
-	res    *load.Result  // best round
+	res    *kit.Result   // best round
 	cpu    time.Duration // server CPU per answered query, lowest round
 	peak   int64
 	n      int
@@ -121,14 +121,14 @@ func (s *suite) satRound(ctx context.Context, c *satCase, ci int, dur time.Durat
 			}
 		}
 	})
-	var res *load.Result
+	var res *kit.Result
 	run := func() error {
 		cpu, err := cpuPer(c.srv, func() (int64, error) {
 			var err error
-			res, err = load.Run(ctx, load.Config{
+			res, err = kit.Load{
 				Network: "udp", Addr: c.srv.DNS, Conns: 4, InFlight: 50, Duration: dur, Timeout: 5 * time.Second,
-				Next: func(i int) load.Query { return load.Query{Name: fmt.Sprintf("s%d-%d-%d.example.", ci, c.n, i)} },
-			})
+				Next: func(i int) kit.Query { return kit.Query{Name: fmt.Sprintf("s%d-%d-%d.example.", ci, c.n, i)} },
+			}.Run(ctx)
 			if err != nil {
 				return 0, err
 			}

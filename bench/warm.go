@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
-	"github.com/dnscache/dnscache/test/load"
-	"github.com/dnscache/dnscache/test/promtext"
 	"gonum.org/v1/plot/plotter"
 )
 
@@ -28,7 +28,7 @@ type warmCase struct {
 	reason  string
 	labs    labSet
 	srv     *server
-	res     [2]*load.Result // hot, cold
+	res     [2]*kit.Result // hot, cold
 	up      lab.Stats
 	samples []float64 // the hot block's miss counter every warmStep
 }
@@ -108,11 +108,11 @@ func runWarm(ctx context.Context, s *suite) error {
 		for side := range 2 {
 			wg.Go(func() {
 				ks := idx[side]
-				c.res[side], errs[3*i+side] = load.Run(ctx, load.Config{
+				c.res[side], errs[3*i+side] = kit.Load{
 					Network: "udp", Addr: addrs[side], InFlight: 256, Count: len(ks), Duration: dur + 10*time.Second,
 					Schedule: func(j int) time.Duration { return time.Duration(float64(ks[j]) / rate * float64(time.Second)) },
-					Next:     func(j int) load.Query { return load.Query{Name: warmName(seq[ks[j]])} },
-				})
+					Next:     func(j int) kit.Query { return kit.Query{Name: warmName(seq[ks[j]])} },
+				}.Run(ctx)
 			})
 		}
 		wg.Go(func() { c.samples, errs[3*i+2] = sampleMisses(ctx, c, dur) })
@@ -189,16 +189,16 @@ func runWarm(ctx context.Context, s *suite) error {
 
 // sampleMisses reads the hot block's miss counter at the start and every warmStep until dur.
 func sampleMisses(ctx context.Context, c *warmCase, dur time.Duration) ([]float64, error) {
-	label := fmt.Sprintf(`:%d"`, c.srv.Port)
+	port := fmt.Sprintf(":%d", c.srv.Port) // the hot block's server label ends in its port
 	var out []float64
 	tick := time.NewTicker(warmStep)
 	defer tick.Stop()
 	for i := 0; ; i++ {
-		m, err := promtext.Scrape(c.srv.Metrics)
+		m, err := kit.ScrapeAddr(c.srv.Metrics)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, promtext.Sum(m, c.metric, label))
+		out = append(out, m.SumWhere(c.metric, func(l map[string]string) bool { return strings.HasSuffix(l["server"], port) }))
 		if time.Duration(i)*warmStep >= dur {
 			return out, nil
 		}

@@ -10,12 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnscache/dnscache/test/load"
+	"github.com/dnscache/dnscache/test/kit"
 )
 
 // shimEnv is the environment of a program resolving through the shim.
 func (d *demo) shimEnv() []string {
-	return append(os.Environ(), "LD_PRELOAD="+d.lib, "DNSCACHE_SOCKET="+d.srv.sock)
+	return append(os.Environ(), "LD_PRELOAD="+d.lib, "DNSCACHE_SOCKET="+d.srv.Sock)
 }
 
 // runTool runs a tool under the shim and returns its trimmed output and wall time.
@@ -89,7 +89,7 @@ func (d *demo) kdigLookups() {
 	for _, n := range names {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		before := d.snapshot()
-		out, err := exec.CommandContext(ctx, "kdig", "@127.0.0.1", "-p", strconv.Itoa(d.srv.port), n.name, n.qtype).CombinedOutput()
+		out, err := exec.CommandContext(ctx, "kdig", "@127.0.0.1", "-p", strconv.Itoa(d.srv.Port), n.name, n.qtype).CombinedOutput()
 		cancel()
 		from := d.source(before)
 		if err != nil {
@@ -141,10 +141,10 @@ func parseKdig(out string) (string, []string) {
 
 // burst sends 2000 pipelined queries over the socket with the load generator.
 func (d *demo) burst() {
-	res, err := load.Run(context.Background(), load.Config{
-		Network: "unix", Addr: d.srv.sock, Conns: 2, InFlight: 32, Count: 2000, Duration: 20 * time.Second,
-		Next: func(i int) load.Query { return load.Query{Name: fmt.Sprintf("burst%d.example.com", i%200)} },
-	})
+	res, err := kit.Load{
+		Network: "unix", Addr: d.srv.Sock, Conns: 2, InFlight: 32, Count: 2000, Duration: 20 * time.Second,
+		Next: func(i int) kit.Query { return kit.Query{Name: fmt.Sprintf("burst%d.example.com", i%200)} },
+	}.Run(context.Background())
 	if err != nil {
 		d.fail("burst: %v", err)
 		return

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -28,7 +29,7 @@ type demo struct {
 	dir     string
 	labs    []*lab.Upstream
 	names   []string // the upstreams' names, in order
-	srv     *server
+	srv     *kit.CoreDNS
 	web     string // the loopback HTTP server's port
 	stops   []func()
 	failed  []string
@@ -173,7 +174,7 @@ func (d *demo) stop() {
 	}
 	d.stops = nil
 	if d.srv != nil {
-		if err := d.srv.stop(); err != nil {
+		if err := d.srv.Process.Stop(10 * time.Second); err != nil {
 			d.fail("coredns: %v", err)
 		}
 		d.srv = nil

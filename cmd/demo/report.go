@@ -5,18 +5,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dnscache/dnscache/test/promtext"
+	"github.com/dnscache/dnscache/test/kit"
 )
 
 // racetlsTable prints the last stats table racetls logged (stats 1s) after the lookups.
 func (d *demo) racetlsTable() {
 	marker := "plugin/racetls: stats"
-	before := strings.Count(d.srv.out.String(), marker)
+	before := strings.Count(d.srv.Log(), marker)
 	deadline := time.Now().Add(3 * time.Second)
-	for strings.Count(d.srv.out.String(), marker) <= before && time.Now().Before(deadline) {
+	for strings.Count(d.srv.Log(), marker) <= before && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
-	log := d.srv.out.String()
+	log := d.srv.Log()
 	i := strings.LastIndex(log, marker)
 	if i < 0 {
 		d.fail("racetls logged no stats table")
@@ -37,7 +37,7 @@ func (d *demo) racetlsTable() {
 }
 
 func (d *demo) cacheCounters() {
-	m, err := promtext.Scrape(d.srv.metrics)
+	m, err := kit.ScrapeAddr(d.srv.Metrics)
 	if err != nil {
 		d.fail("metrics: %v", err)
 		return
@@ -51,22 +51,22 @@ func (d *demo) cacheCounters() {
 		{"entries", "coredns_warmcache_entries"},
 		{"bytes", "coredns_warmcache_bytes"},
 	} {
-		rows = append(rows, []string{c.label + " (" + c.name + ")", fmt.Sprintf("%.0f", promtext.Sum(m, c.name))})
+		rows = append(rows, []string{c.label + " (" + c.name + ")", fmt.Sprintf("%.0f", m.Sum(c.name, nil))})
 	}
 	printRows(rows)
-	if promtext.Sum(m, "coredns_warmcache_hits_total") == 0 {
+	if m.Sum("coredns_warmcache_hits_total", nil) == 0 {
 		d.fail("warmcache counted no hits")
 	}
 }
 
 func (d *demo) sources() {
-	m, err := promtext.Scrape(d.srv.metrics)
+	m, err := kit.ScrapeAddr(d.srv.Metrics)
 	if err != nil {
 		d.fail("metrics: %v", err)
 		return
 	}
-	sock := promtext.Sum(m, "coredns_unixsock_requests_total")
-	udp := promtext.Sum(m, "coredns_dns_requests_total", `proto="udp"`)
+	sock := m.Sum("coredns_unixsock_requests_total", nil)
+	udp := m.Sum("coredns_dns_requests_total", map[string]string{"proto": "udp"})
 	rows := [][]string{{"path", "requests", "counted by"},
 		{"Unix socket (shim, burst)", fmt.Sprintf("%.0f", sock), "coredns_unixsock_requests_total"},
 		{"UDP (kdig)", fmt.Sprintf("%.0f", udp), `coredns_dns_requests_total{proto="udp"}`},
@@ -89,25 +89,25 @@ func (d *demo) sources() {
 }
 
 // snapshot returns the metrics now, or nil.
-func (d *demo) snapshot() map[string]float64 {
-	m, _ := promtext.Scrape(d.srv.metrics)
+func (d *demo) snapshot() kit.Families {
+	m, _ := kit.ScrapeAddr(d.srv.Metrics)
 	return m
 }
 
 // source describes where the answers given since before came from: warmcache hits, and
 // racetls races by winning upstream.
-func (d *demo) source(before map[string]float64) string {
+func (d *demo) source(before kit.Families) string {
 	after := d.snapshot()
 	if before == nil || after == nil {
 		return "?"
 	}
 	var parts []string
-	if n := promtext.Sum(after, "coredns_warmcache_hits_total") - promtext.Sum(before, "coredns_warmcache_hits_total"); n > 0 {
+	if n := after.Sum("coredns_warmcache_hits_total", nil) - before.Sum("coredns_warmcache_hits_total", nil); n > 0 {
 		parts = append(parts, fmt.Sprintf("cache ×%.0f", n))
 	}
 	for i, u := range d.labs {
-		label := `to="tls://` + u.TLSAddr() + `"`
-		if n := promtext.Sum(after, "coredns_racetls_wins_total", label) - promtext.Sum(before, "coredns_racetls_wins_total", label); n > 0 {
+		label := map[string]string{"to": "tls://" + u.TLSAddr()}
+		if n := after.Sum("coredns_racetls_wins_total", label) - before.Sum("coredns_racetls_wins_total", label); n > 0 {
 			parts = append(parts, fmt.Sprintf("%s ×%.0f", d.names[i], n))
 		}
 	}

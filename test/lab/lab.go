@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/miekg/dns"
 )
 
@@ -113,7 +114,7 @@ func Start(cfg Config) (*Upstream, error) {
 	if cfg.UDP == "" && cfg.TCP == "" {
 		// One port for UDP and TCP, as a DNS server has, so that a client given one
 		// address (forward without prefer_udp, dig, dnsperf) reaches both transports.
-		if addr, err := sharedPort(); err == nil {
+		if addr, err := kit.Addr(); err == nil {
 			cfg.UDP, cfg.TCP = addr, addr
 		}
 	}
@@ -134,27 +135,6 @@ func StartTest(t testing.TB, cfg Config) *Upstream {
 	}
 	t.Cleanup(func() { u.Close() })
 	return u
-}
-
-// sharedPort returns a loopback address whose port is free for both UDP and TCP.
-func sharedPort() (string, error) {
-	var err error
-	for range 50 {
-		var l net.Listener
-		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			return "", err
-		}
-		addr := l.Addr().String()
-		var pc net.PacketConn
-		pc, err = net.ListenPacket("udp", addr)
-		l.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		return addr, nil
-	}
-	return "", err
 }
 
 func def(addr string) string {

@@ -1,8 +1,8 @@
 package lab
 
 import (
+	"bufio"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
 
@@ -23,6 +24,7 @@ const (
 type conn struct {
 	raw       net.Conn // the accepted socket
 	rw        net.Conn // raw, or the *tls.Conn over it
+	br        *bufio.Reader
 	transport string
 
 	wmu       sync.Mutex // serialises writes of pipelined replies
@@ -72,6 +74,7 @@ func (u *Upstream) accept(ln net.Listener, transport string, stop chan struct{})
 		if transport == "tls" {
 			c.rw = tls.Server(raw, u.tlsConf)
 		}
+		c.br = bufio.NewReader(c.rw)
 		c.touch()
 		u.mu.Lock()
 		if !u.up {
@@ -150,14 +153,14 @@ func (u *Upstream) serveConn(c *conn, stop chan struct{}) {
 
 // write sends one length-framed message; writes of concurrent replies do not interleave.
 func (c *conn) write(msg []byte) error {
-	b := make([]byte, 2+len(msg))
-	binary.BigEndian.PutUint16(b, uint16(len(msg)))
-	copy(b[2:], msg)
+	b, err := wire.AppendFrame(nil, msg)
+	if err != nil {
+		return err
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.rw.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := c.rw.Write(b)
-	if err != nil {
+	if _, err := c.rw.Write(b); err != nil {
 		c.close()
 		return err
 	}
@@ -184,42 +187,32 @@ func (u *Upstream) idleFor(c *conn) (d time.Duration, fault bool) {
 // readFrame reads one 2-byte length-prefixed message (RFC 1035 §4.2.2). Waiting for a
 // frame, it closes the connection once it has been idle (no reply pending) long enough.
 func (u *Upstream) readFrame(c *conn) ([]byte, error) {
-	var hdr [2]byte
-	n := 0
-	for n < 2 {
+	for {
 		idle, _ := u.idleFor(c)
 		deadline := time.Unix(0, c.last.Load()).Add(idle)
-		switch {
-		case n > 0:
-			deadline = time.Now().Add(frameTimeout)
-		case c.inflight.Load() > 0: // not idle: look again soon
+		if c.inflight.Load() > 0 { // not idle: look again soon
 			deadline = time.Now().Add(min(max(idle, 10*time.Millisecond), 500*time.Millisecond))
 		}
 		c.rw.SetReadDeadline(deadline)
-		k, err := c.rw.Read(hdr[n:])
-		n += k
+		_, err := c.br.Peek(1)
 		if err == nil {
-			continue
+			break
 		}
 		var ne net.Error
 		if !errors.As(err, &ne) || !ne.Timeout() {
 			return nil, err
 		}
 		idle, fault := u.idleFor(c)
-		if n == 0 && c.inflight.Load() == 0 && time.Since(time.Unix(0, c.last.Load())) >= idle {
+		if c.inflight.Load() == 0 && time.Since(time.Unix(0, c.last.Load())) >= idle {
 			if fault {
 				u.stats.faults.Add(1)
 			}
 			return nil, err
 		}
 	}
-	size := binary.BigEndian.Uint16(hdr[:])
-	if size == 0 {
-		return nil, errors.New("empty frame")
-	}
-	buf := make([]byte, size)
 	c.rw.SetReadDeadline(time.Now().Add(frameTimeout))
-	if _, err := io.ReadFull(c.rw, buf); err != nil {
+	buf, err := wire.ReadFrame(c.br, nil)
+	if err != nil {
 		return nil, err
 	}
 	c.touch()

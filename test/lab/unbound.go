@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/miekg/dns"
 )
 
@@ -31,10 +29,7 @@ type UnboundConfig struct {
 // Unbound is a running unbound: a real third-party DoT server on loopback.
 type Unbound struct {
 	udp, tls string
-	cmd      *exec.Cmd
-	out      *lockedBuffer
-	done     chan struct{}
-	once     sync.Once
+	proc     *kit.Process
 }
 
 var unboundConf = template.Must(template.New("unbound.conf").Parse(`server:
@@ -97,25 +92,25 @@ func StartUnbound(t testing.TB, cfg UnboundConfig) *Unbound {
 	}
 	var last error
 	for range 3 { // the free ports may be taken between probing and unbound's bind
-		udpPort, tlsPort, err := freePorts()
+		udpPort, err := kit.Port()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tlsPort, err := kit.Port()
 		if err != nil {
 			t.Fatal(err)
 		}
 		var conf bytes.Buffer
-		unboundConf.Execute(&conf, map[string]string{"UDPPort": udpPort, "TLSPort": tlsPort,
+		unboundConf.Execute(&conf, map[string]string{"UDPPort": strconv.Itoa(udpPort), "TLSPort": strconv.Itoa(tlsPort),
 			"Dir": dir, "UpstreamPort": upPort, "Extra": cfg.Extra})
 		path := filepath.Join(dir, "unbound.conf")
 		if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ub := &Unbound{udp: net.JoinHostPort("127.0.0.1", udpPort), tls: net.JoinHostPort("127.0.0.1", tlsPort),
-			out: &lockedBuffer{}, done: make(chan struct{})}
-		ub.cmd = exec.Command(bin, "-d", "-c", path)
-		ub.cmd.Stdout, ub.cmd.Stderr = ub.out, ub.out
-		if err := ub.cmd.Start(); err != nil {
+		ub := &Unbound{udp: net.JoinHostPort("127.0.0.1", strconv.Itoa(udpPort)), tls: net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))}
+		if ub.proc, err = kit.StartProcess("unbound", dir, bin, "-d", "-c", path); err != nil {
 			t.Fatal(err)
 		}
-		go func() { ub.cmd.Wait(); close(ub.done) }()
 		if last = ub.wait(10 * time.Second); last == nil {
 			t.Cleanup(func() { ub.Close() })
 			return ub
@@ -133,10 +128,8 @@ func (ub *Unbound) wait(timeout time.Duration) error {
 	m := new(dns.Msg)
 	m.SetQuestion("unbound-ready.example.", dns.TypeA)
 	for {
-		select {
-		case <-ub.done:
-			return fmt.Errorf("unbound exited (%v):\n%s", ub.cmd.ProcessState, ub.out.String())
-		default:
+		if exited, err := ub.proc.Exited(); exited {
+			return fmt.Errorf("unbound exited (%v):\n%s", err, ub.Log())
 		}
 		if r, _, err := c.Exchange(m, ub.udp); err == nil && r.Rcode == dns.RcodeSuccess {
 			if conn, err := net.DialTimeout("tcp", ub.tls, time.Second); err == nil {
@@ -145,7 +138,7 @@ func (ub *Unbound) wait(timeout time.Duration) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("unbound not answering on %s after %v:\n%s", ub.udp, timeout, ub.out.String())
+			return fmt.Errorf("unbound not answering on %s after %v:\n%s", ub.udp, timeout, ub.Log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -158,55 +151,8 @@ func (ub *Unbound) UDPAddr() string { return ub.udp }
 func (ub *Unbound) TLSAddr() string { return ub.tls }
 
 // Log returns what unbound printed.
-func (ub *Unbound) Log() string { return ub.out.String() }
+func (ub *Unbound) Log() string { return ub.proc.Log() }
 
-// Close stops unbound (SIGTERM, then SIGKILL after 5 s) and waits for it.
-func (ub *Unbound) Close() error {
-	ub.once.Do(func() {
-		ub.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-ub.done:
-		case <-time.After(5 * time.Second):
-			ub.cmd.Process.Kill()
-			<-ub.done
-		}
-	})
-	return nil
-}
-
-// freePorts returns two distinct free loopback ports, each free for both TCP and UDP.
-func freePorts() (string, string, error) {
-	var ports []string
-	for len(ports) < 2 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return "", "", err
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		pc.Close()
-		ports = append(ports, strconv.Itoa(port))
-	}
-	return ports[0], ports[1], nil
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+// Close stops unbound (SIGTERM, then SIGKILL after 5 s) and waits for it. It returns an
+// error when unbound did not stop in time or exited non-zero.
+func (ub *Unbound) Close() error { return ub.proc.Stop(5 * time.Second) }

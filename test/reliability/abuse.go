@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
 
@@ -198,16 +199,17 @@ func oneFrame(network, addr string, b []byte) Abuse {
 		cw.CloseWrite()
 	}
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	buf := make([]byte, 65535)
+	var buf []byte
 	for {
-		n, err := readFrame(c, buf)
+		msg, err := wire.ReadFrame(c, buf)
 		if err != nil {
 			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
 				a.Closed++
 			}
 			return a
 		}
-		if new(dns.Msg).Unpack(buf[:n]) == nil {
+		buf = msg
+		if new(dns.Msg).Unpack(msg) == nil {
 			a.Answered++
 		}
 	}
@@ -294,8 +296,9 @@ func query(name string, id uint16) []byte {
 }
 
 func framed(b []byte) []byte {
-	f := make([]byte, 2+len(b))
-	binary.BigEndian.PutUint16(f, uint16(len(b)))
-	copy(f[2:], b)
+	f, err := wire.AppendFrame(nil, b)
+	if err != nil {
+		panic(err)
+	}
 	return f
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -35,9 +35,9 @@ func socketCorefile(ups []*lab.Upstream) string {
 // goroutines or fds than before.
 func TestAbuseStream(t *testing.T) {
 	RaiseFDLimit(t, 12000)
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ups := startLabs(t, 1, lab.Config{})
-	s := harness.Start(t, socketCorefile(ups))
+	s := kit.Start(t, socketCorefile(ups))
 	if lim := FDLimit(t, s.PID()); lim < 11000 {
 		t.Fatalf("server's RLIMIT_NOFILE is %d, below the 10k connections of this test", lim)
 	}
@@ -51,9 +51,9 @@ func TestAbuseStream(t *testing.T) {
 	s.Stop(t)
 }
 
-func abuseStream(t *testing.T, s *harness.Server, network, addr string, hot int) {
-	good := Load{Net: network, Addr: addr, Workers: 4, Count: scale(2000, 10000), Query: hotNames(hot)}
-	normal := good.Run(context.Background()).Stats()
+func abuseStream(t *testing.T, s *kit.CoreDNS, network, addr string, hot int) {
+	good := kit.Load{Network: network, Addr: addr, Conns: 4, Count: scale(2000, 10000), Next: next(hotNames(hot))}
+	normal := runLoad(context.Background(), good).Stats()
 	t.Logf("normal: %v", normal)
 	if normal.Failed > 0 {
 		t.Fatalf("normal load failed: %v", normal)
@@ -73,7 +73,7 @@ func abuseStream(t *testing.T, s *harness.Server, network, addr string, hot int)
 			a = abuse()
 		}()
 		time.Sleep(50 * time.Millisecond) // let the abuse begin
-		st := good.Run(context.Background()).Stats()
+		st := runLoad(context.Background(), good).Stats()
 		wg.Wait()
 		t.Logf("%-12s abuse %+v", name+":", a)
 		t.Logf("%-12s good  %v (p99 %.1fx normal)", name+":", st, float64(st.P99)/float64(normal.P99))

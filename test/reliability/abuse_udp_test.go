@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -14,14 +14,14 @@ import (
 // with trailing garbage while a well-formed client resolves hot names. The client must get
 // every answer, and the server must hold no more goroutines or fds afterwards.
 func TestAbuseUDP(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ups := startLabs(t, 1, lab.Config{})
-	s := harness.Start(t, stockCorefile(ups))
+	s := kit.Start(t, stockCorefile(ups))
 	const hot = 200
 	warm(t, s, hot)
-	good := Load{Net: "udp", Addr: s.DNS, Workers: 4, Count: scale(4000, 40000), Query: hotNames(hot),
+	good := kit.Load{Network: "udp", Addr: s.DNS, Conns: 4, Count: scale(4000, 40000), Next: next(hotNames(hot)),
 		Timeout: 500 * time.Millisecond, Retries: 2}
-	normal := good.Run(context.Background()).Stats()
+	normal := runLoad(context.Background(), good).Stats()
 	t.Logf("normal:      %v", normal)
 	base := Measure(t, s)
 
@@ -34,7 +34,7 @@ func TestAbuseUDP(t *testing.T) {
 		defer wg.Done()
 		abuse = RandomUDP(s.DNS, scale(20000, 100000), 10000, 1)
 	}()
-	during := good.Run(context.Background()).Stats()
+	during := runLoad(context.Background(), good).Stats()
 	wg.Wait()
 	t.Logf("under abuse: %v", during)
 	t.Logf("abuse: %+v", abuse)

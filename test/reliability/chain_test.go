@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -39,9 +39,9 @@ func dnscacheCorefile(ups []*lab.Upstream, cache, race string) string {
 
 // startChain writes the labs' CA into a prepared server's directory and runs the product
 // chain on it.
-func startChain(t testing.TB, ups []*lab.Upstream, cache, race string) *harness.Server {
+func startChain(t testing.TB, ups []*lab.Upstream, cache, race string) *kit.CoreDNS {
 	t.Helper()
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ups[0].CA().WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -58,26 +58,26 @@ func misses() func(i int) (string, uint16) {
 }
 
 // both runs the same load over UDP and the socket at once and returns the two results.
-func both(s *harness.Server, l Load) (udp, sock *Result) {
+func both(s *kit.CoreDNS, l kit.Load) (udp, sock *kit.Result) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		u := l
-		u.Net, u.Addr = "udp", s.DNS
+		u.Network, u.Addr = "udp", s.DNS
 		if u.Retries == 0 {
 			u.Timeout, u.Retries = 2500*time.Millisecond, 1 // a stub resolver's retry
 		}
-		udp = u.Run(context.Background())
+		udp = runLoad(context.Background(), u)
 	}()
 	go func() {
 		defer wg.Done()
 		u := l
-		u.Net, u.Addr = "unix", s.Sock
+		u.Network, u.Addr = "unix", s.Sock
 		if u.Timeout == 0 {
 			u.Timeout = 5 * time.Second
 		}
-		sock = u.Run(context.Background())
+		sock = runLoad(context.Background(), u)
 	}()
 	wg.Wait()
 	return udp, sock

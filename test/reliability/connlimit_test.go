@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -15,9 +15,9 @@ import (
 // shim then falls back to UDP) and checks that the server reaps them after idle_timeout
 // and serves new clients again.
 func TestSocketConnLimit(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ups := startLabs(t, 1, lab.Config{})
-	s := harness.Start(t, fmt.Sprintf(`.:{{.Port}} {
+	s := kit.Start(t, fmt.Sprintf(`.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
     unixsock {{.Sock}} {
@@ -31,15 +31,15 @@ func TestSocketConnLimit(t *testing.T) {
 	base := Measure(t, s)
 	conns, a := OpenConns("unix", s.Sock, 1100)
 	defer CloseAll(conns)
-	good := Load{Net: "unix", Addr: s.Sock, Workers: 1, Count: 20, Query: hotNames(10), Timeout: time.Second}
-	held := good.Run(context.Background()).Stats()
+	good := kit.Load{Network: "unix", Addr: s.Sock, Conns: 1, Count: 20, Next: next(hotNames(10)), Timeout: time.Second}
+	held := runLoad(context.Background(), good).Stats()
 	t.Logf("1100 idle connections (%d dialled, %d refused); a new client meanwhile: %v", a.Opened, a.Refused, held)
 
 	closed := ClosedByServer(conns, 5*time.Second)
 	t.Logf("idle connections closed by the server within 5 s: %d of %d", closed, len(conns))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st := good.Run(context.Background()).Stats()
+		st := runLoad(context.Background(), good).Stats()
 		if st.Failed == 0 {
 			t.Logf("after idle_timeout: %v", st)
 			break

@@ -1,6 +1,6 @@
 // Package reliability holds the fault, abuse, leak and soak suite of dnscache: it runs the
-// built bin/coredns (test/harness) against lab upstreams (test/lab) under a bounded load
-// from a small generator over UDP and the Unix socket, injects upstream faults, restarts,
+// built bin/coredns (kit.CoreDNS) against lab upstreams (test/lab) under a bounded load
+// (kit.Load) over UDP and the Unix socket, injects upstream faults, restarts,
 // reloads and abusive clients, and samples the server's RSS, fds and goroutines.
 //
 // The short part runs in `go test ./...` with small counts and asserts only what must hold

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -47,7 +48,7 @@ func upstreamFaults(t *testing.T, mode string) {
 	ups := startLabs(t, 3, lab.Config{Latency: lab.Latency{Dist: lab.Fixed, Median: 2 * time.Millisecond}})
 	s := startChain(t, ups, "success 10000", mode)
 	base := Measure(t, s)
-	load := Load{Workers: 4, Count: scale(300, 500), Rate: scale(300, 500)}
+	load := kit.Load{Conns: 4, Count: scale(300, 500), Rate: scale(300.0, 500)}
 
 	// healthy clears every fault and, under `race all`, waits until racetls uses every
 	// upstream again: a fault that broke connections may leave an upstream in backoff.
@@ -64,9 +65,9 @@ func upstreamFaults(t *testing.T, mode string) {
 		for i, u := range ups {
 			before[i] = u.Stats().Queries
 		}
-		probe := Load{Net: "udp", Addr: s.DNS, Workers: 1, Count: 1, Query: misses()}
+		probe := kit.Load{Network: "udp", Addr: s.DNS, Conns: 1, Count: 1, Next: next(misses())}
 		for used := 0; used < len(ups); {
-			probe.Run(context.Background())
+			runLoad(context.Background(), probe)
 			used = 0
 			for i, u := range ups {
 				if u.Stats().Queries > before[i] {
@@ -113,7 +114,7 @@ func upstreamFaults(t *testing.T, mode string) {
 				}
 				before := hits()
 				l := load
-				l.Query = misses()
+				l.Next = next(misses())
 				if f.fault.Kind == lab.IdleClose {
 					l.Rate, l.Count = 2, scale(8, 16)
 				}

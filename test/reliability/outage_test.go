@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -22,7 +23,7 @@ func TestTotalOutage(t *testing.T) {
 	base := Measure(t, s)
 	const hot = 100
 	stale := func(i int) (string, uint16) { return fmt.Sprintf("ttl1-hot%d.example.", i%hot), dns.TypeA }
-	w := Load{Net: "udp", Addr: s.DNS, Workers: 4, Count: hot, Query: stale}.Run(context.Background())
+	w := runLoad(context.Background(), kit.Load{Network: "udp", Addr: s.DNS, Conns: 4, Count: hot, Next: next(stale)})
 	if st := w.Stats(); st.Failed > 0 {
 		t.Fatalf("warm-up: %v", st)
 	}
@@ -33,16 +34,16 @@ func TestTotalOutage(t *testing.T) {
 	run := lead + outage + tail
 	var (
 		wg                          sync.WaitGroup
-		hotUDP, hotSock, newU, newS *Result
+		hotUDP, hotSock, newU, newS *kit.Result
 	)
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		hotUDP, hotSock = both(s, Load{Workers: 2, Rate: 100, Duration: run, Query: stale})
+		hotUDP, hotSock = both(s, kit.Load{Conns: 2, Rate: 100, Duration: run, Next: next(stale)})
 	}()
 	go func() {
 		defer wg.Done()
-		newU, newS = both(s, Load{Workers: 4, Rate: 100, Duration: run, Query: misses(), Timeout: time.Second, Retries: -1})
+		newU, newS = both(s, kit.Load{Conns: 4, Rate: 100, Duration: run, Next: next(misses()), Timeout: time.Second, Retries: -1})
 	}()
 
 	time.Sleep(lead)
@@ -69,14 +70,14 @@ func TestTotalOutage(t *testing.T) {
 	}
 	wg.Wait()
 
-	for name, r := range map[string]*Result{"hot/udp": hotUDP, "hot/unix": hotSock} {
+	for name, r := range map[string]*kit.Result{"hot/udp": hotUDP, "hot/unix": hotSock} {
 		st := r.Between(down, up)
 		t.Logf("outage %v, %s (stale): %v", outage, name, st)
 		if st.Failed > 0 || st.Sent == 0 {
 			t.Errorf("%s: %d of %d expired hot names not served stale during the outage: %v", name, st.Failed, st.Sent, st.Fails)
 		}
 	}
-	for name, r := range map[string]*Result{"new/udp": newU, "new/unix": newS} {
+	for name, r := range map[string]*kit.Result{"new/udp": newU, "new/unix": newS} {
 		t.Logf("outage %v, %s during: %v", outage, name, r.Between(down, up))
 		ok, _ := r.FirstOK(up)
 		t.Logf("outage %v, %s: first new name resolved %v after the upstreams came back", outage, name, ok.Sub(up).Round(time.Millisecond))

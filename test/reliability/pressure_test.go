@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -50,8 +51,8 @@ func TestCachePressure(t *testing.T) {
 			}
 		}
 	}()
-	l := Load{Net: "udp", Addr: s.DNS, Workers: 32, Count: total, Query: query, Timeout: 2 * time.Second, Retries: 1}
-	st := l.Run(ctx).Stats()
+	l := kit.Load{Network: "udp", Addr: s.DNS, Conns: 32, Count: total, Next: next(query), Timeout: 2 * time.Second, Retries: 1}
+	st := runLoad(ctx, l).Stats()
 	cancel()
 	<-sampled
 	t.Logf("%d queries, %d distinct names, cap %d: %v", total, names+hot, capacity, st)
@@ -72,7 +73,7 @@ func TestCachePressure(t *testing.T) {
 
 	// Every hot name once more: each must be a hit.
 	hits := s.Metric(t, "coredns_warmcache_hits_total", nil)
-	final := Load{Net: "udp", Addr: s.DNS, Workers: 4, Count: hot, Query: func(i int) (string, uint16) { return hotName(i), dns.TypeA }}.Run(context.Background()).Stats()
+	final := runLoad(context.Background(), kit.Load{Network: "udp", Addr: s.DNS, Conns: 4, Count: hot, Next: next(func(i int) (string, uint16) { return hotName(i), dns.TypeA })}).Stats()
 	got := s.Metric(t, "coredns_warmcache_hits_total", nil) - hits
 	t.Logf("hot names still hit at the end: %v of %d", got, hot)
 	var refetched []string

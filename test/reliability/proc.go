@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 )
 
 // Sample is the server process's footprint at one moment: from /proc (RSS, fds, threads)
@@ -29,7 +29,7 @@ func (s Sample) String() string {
 }
 
 // Measure samples the server now. The server's Corefile must use {{.Std}} (prometheus).
-func Measure(t testing.TB, s *harness.Server) Sample {
+func Measure(t testing.TB, s *kit.CoreDNS) Sample {
 	t.Helper()
 	var m Sample
 	m.FDs = s.ServerFDs(t)
@@ -60,7 +60,7 @@ func Measure(t testing.TB, s *harness.Server) Sample {
 // Settle samples the server until its goroutines and fds fall back to at most base's plus
 // slack, or until wait passes, and returns the last sample. Connections the server closes
 // take a moment to be reaped.
-func Settle(t testing.TB, s *harness.Server, base Sample, slack int, wait time.Duration) Sample {
+func Settle(t testing.TB, s *kit.CoreDNS, base Sample, slack int, wait time.Duration) Sample {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for {

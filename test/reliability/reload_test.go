@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -14,7 +14,7 @@ import (
 // and racetls options each time) while clients resolve hot and new names over UDP and the
 // socket. No query may fail, and the reloads must leave no goroutines or fds behind.
 func TestReloadUnderLoad(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ups := startLabs(t, 3, lab.Config{Latency: lab.Latency{Dist: lab.Fixed, Median: 2 * time.Millisecond}})
 	s := startChain(t, ups, "success 10000", "")
 	const hot = 200
@@ -33,12 +33,12 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	var (
 		wg        sync.WaitGroup
-		udp, sock *Result
+		udp, sock *kit.Result
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		udp, sock = both(s, Load{Workers: 4, Rate: 400, Duration: run, Query: query})
+		udp, sock = both(s, kit.Load{Conns: 4, Rate: 400, Duration: run, Next: next(query)})
 	}()
 	for i := range reloads {
 		time.Sleep(every / 2)
@@ -46,7 +46,7 @@ func TestReloadUnderLoad(t *testing.T) {
 		time.Sleep(every / 2)
 	}
 	wg.Wait()
-	for name, r := range map[string]*Result{"udp": udp, "unix": sock} {
+	for name, r := range map[string]*kit.Result{"udp": udp, "unix": sock} {
 		st := r.Stats()
 		t.Logf("%d reloads, %s: %v", reloads, name, st)
 		t.Logf("%d reloads, %s: before the first reload %v", reloads, name, r.Window(0, every/2))

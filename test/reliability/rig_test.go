@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -75,17 +75,41 @@ func hotNames(n int) func(i int) (string, uint16) {
 	return func(i int) (string, uint16) { return fmt.Sprintf("hot%d.example.", i%n), dns.TypeA }
 }
 
+// runLoad runs l as the suite's clients do: with every query kept, dialling again when the
+// server is not there yet, and by default asking "q<i>.example." A. A negative Retries means
+// none (both leaves it alone). It panics on an invalid load.
+func runLoad(ctx context.Context, l kit.Load) *kit.Result {
+	l.Keep, l.Redial = true, true
+	l.Retries = max(l.Retries, 0)
+	if l.Next == nil {
+		l.Next = next(func(i int) (string, uint16) { return fmt.Sprintf("q%d.example.", i), dns.TypeA })
+	}
+	r, err := l.Run(ctx)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// next adapts a function of a query's name and type to kit.Load's Next.
+func next(q func(i int) (string, uint16)) func(int) kit.Query {
+	return func(i int) kit.Query {
+		name, qtype := q(i)
+		return kit.Query{Name: name, Type: qtype}
+	}
+}
+
 // warm sends each of the n hot names once over UDP.
-func warm(t testing.TB, s *harness.Server, n int) {
+func warm(t testing.TB, s *kit.CoreDNS, n int) {
 	t.Helper()
-	r := Load{Net: "udp", Addr: s.DNS, Workers: 4, Count: n, Query: hotNames(n)}.Run(context.Background())
+	r := runLoad(context.Background(), kit.Load{Network: "udp", Addr: s.DNS, Conns: 4, Count: n, Next: next(hotNames(n))})
 	if st := r.Stats(); st.Failed > 0 {
 		t.Fatalf("warm-up: %v", st)
 	}
 }
 
 // checkSettled fails the test when the server's goroutines or fds stay above base.
-func checkSettled(t testing.TB, s *harness.Server, base Sample, slack int) Sample {
+func checkSettled(t testing.TB, s *kit.CoreDNS, base Sample, slack int) Sample {
 	t.Helper()
 	after := Settle(t, s, base, slack, 15*time.Second)
 	t.Logf("server before: %v", base)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -32,7 +32,7 @@ func inNamespace(t *testing.T, resolv string) bool {
 		}
 		return false
 	}
-	harness.Run(t, "ip", "link", "set", "lo", "up")
+	kit.Run(t, "ip", "link", "set", "lo", "up")
 	f := filepath.Join(t.TempDir(), "resolv.conf")
 	if err := os.WriteFile(f, []byte(resolv), 0o644); err != nil {
 		t.Fatal(err)
@@ -71,7 +71,7 @@ print("ok %d fail %d" % (ok, fail))`
 // the same socket path. The applications must keep resolving through glibc's `dns`
 // fallback while the server is away, and return to the socket once it is back.
 func TestShimRestart(t *testing.T) {
-	lib := filepath.Join(harness.RepoRoot(t), "preload", "build", "libnss_dnscache.so.2")
+	lib := filepath.Join(kit.RepoRoot(t), "preload", "build", "libnss_dnscache.so.2")
 	if _, err := os.Stat(lib); err != nil {
 		t.Fatalf("shim: %v (run `make build`)", err)
 	}
@@ -121,7 +121,7 @@ func TestShimRestart(t *testing.T) {
 	first.Kill(t)
 	viaKubeDown := phase(2 * time.Second)
 
-	second := harness.Prepare(t)
+	second := kit.Prepare(t)
 	if err := ups[0].CA().WriteFiles(second.Dir); err != nil {
 		t.Fatal(err)
 	}

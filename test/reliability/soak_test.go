@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -19,7 +19,7 @@ import (
 // It runs only under DNSCACHE_SOAK (make soak); in `go test` a 10 s version checks the
 // machinery.
 func TestSoak(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	d := scale(10*time.Second, 5*time.Minute)
 	if v := os.Getenv("DNSCACHE_SOAK_DURATION"); v != "" && soak() {
 		var err error
@@ -35,7 +35,7 @@ func TestSoak(t *testing.T) {
 	// Hot names with a 20 s TTL: the sweeper must refresh them before they expire.
 	const hot = 1000
 	hotName := func(i int) (string, uint16) { return fmt.Sprintf("ttl20-hot%d.example.", i%hot), dns.TypeA }
-	if st := (Load{Net: "udp", Addr: s.DNS, Workers: 4, Count: hot, Query: hotName}).Run(context.Background()).Stats(); st.Failed > 0 {
+	if st := runLoad(context.Background(), kit.Load{Network: "udp", Addr: s.DNS, Conns: 4, Count: hot, Next: next(hotName)}).Stats(); st.Failed > 0 {
 		t.Fatalf("warm-up: %v", st)
 	}
 	query := func() func(int) (string, uint16) {
@@ -49,7 +49,7 @@ func TestSoak(t *testing.T) {
 	}
 
 	// Capacity: closed-loop load over both transports for a few seconds.
-	capUDP, capSock := both(s, Load{Workers: 16, Duration: scale(2*time.Second, 5*time.Second), Query: query()})
+	capUDP, capSock := both(s, kit.Load{Conns: 16, Duration: scale(2*time.Second, 5*time.Second), Next: next(query())})
 	capacity := capUDP.Stats().QPS + capSock.Stats().QPS
 	rate := int(capacity / 2)
 	t.Logf("capacity (closed loop, 16+16 clients): %.0f qps; soak at %d qps for %v", capacity, rate, d)
@@ -78,11 +78,11 @@ func TestSoak(t *testing.T) {
 			t.Logf("soak %v", m)
 		}
 	}()
-	udp, sock := both(s, Load{Workers: 16, Rate: rate / 2, Duration: d, Query: query()})
+	udp, sock := both(s, kit.Load{Conns: 16, Rate: float64(rate) / 2, Duration: d, Next: next(query())})
 	cancel()
 	wg.Wait()
 
-	for name, r := range map[string]*Result{"udp": udp, "unix": sock} {
+	for name, r := range map[string]*kit.Result{"udp": udp, "unix": sock} {
 		all, first, last := r.Stats(), r.Window(0, minute), r.Window(d-minute, d)
 		t.Logf("soak %s: %v", name, all)
 		t.Logf("soak %s: first %v: %v", name, minute, first)

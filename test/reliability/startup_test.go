@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -15,21 +15,21 @@ import (
 // the chain while it is being started. The server must not crash and, once up, must answer.
 func TestStartUnderSocketLoad(t *testing.T) {
 	ups := startLabs(t, 3, lab.Config{Latency: lab.Latency{Dist: lab.Fixed, Median: time.Millisecond}})
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ups[0].CA().WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	results := make([]*Result, 8)
+	results := make([]*kit.Result, 8)
 	for i := range results {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// Workers re-dial after every failure (no socket yet, refused), so the first
 			// accepted connection carries a query at once.
-			results[i] = Load{Net: "unix", Addr: s.Sock, Workers: 4, Duration: time.Minute,
-				Timeout: time.Second, Query: misses()}.Run(ctx)
+			results[i] = runLoad(ctx, kit.Load{Network: "unix", Addr: s.Sock, Conns: 4, Duration: time.Minute,
+				Timeout: time.Second, Next: next(misses())})
 		}()
 	}
 	s.Run(t, dnscacheCorefile(ups, "success 10000", ""))

@@ -1,4 +1,4 @@
-package reliability
+package kit
 
 import (
 	"fmt"
@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// Stats summarises the queries of a result sent in a window of time.
+// Stats summarises the queries of a result (run with Keep) sent in a window of time.
 type Stats struct {
 	Sent, Failed  int
-	Fails         map[string]int // failures by kind: timeout, eof, conn, badreply, SERVFAIL...
+	Fails         map[string]int // failures by kind: timeout, eof, conn, SERVFAIL... (see Record.Fail)
 	P50, P99, Max time.Duration  // latency of the successful queries
-	QPS           float64
+	QPS           float64        // queries sent per second of the window
 }
 
 // Stats summarises the whole run.
@@ -21,44 +21,24 @@ func (r *Result) Stats() Stats { return r.Window(0, r.Elapsed+time.Hour) }
 // Window summarises the queries sent in [from, to) since the start of the run.
 func (r *Result) Window(from, to time.Duration) Stats {
 	s := Stats{Fails: map[string]int{}}
-	var lats []time.Duration
-	for _, rec := range r.recs {
-		if rec.at < from || rec.at >= to {
+	var h Histogram
+	for _, q := range r.Queries {
+		if q.At < from || q.At >= to {
 			continue
 		}
 		s.Sent++
-		if rec.fail != "" {
+		if q.Fail != "" {
 			s.Failed++
-			s.Fails[rec.fail]++
+			s.Fails[q.Fail]++
 			continue
 		}
-		lats = append(lats, rec.lat)
+		h.Record(q.Latency)
 	}
-	sort.Slice(lats, func(i, j int) bool { return lats[i] < lats[j] })
-	s.P50, s.P99 = percentile(lats, 0.50), percentile(lats, 0.99)
-	if len(lats) > 0 {
-		s.Max = lats[len(lats)-1]
-	}
-	span := min(to, r.Elapsed) - from
-	if span > 0 {
+	s.P50, s.P99, s.Max = h.Quantile(0.50), h.Quantile(0.99), h.Max()
+	if span := min(to, r.Elapsed) - from; span > 0 {
 		s.QPS = float64(s.Sent) / span.Seconds()
 	}
 	return s
-}
-
-// FailedBetween returns the send times of the first and last failed queries, and false when
-// none failed.
-func (r *Result) FailedBetween() (first, last time.Duration, ok bool) {
-	for _, rec := range r.recs {
-		if rec.fail == "" {
-			continue
-		}
-		if !ok {
-			first, ok = rec.at, true
-		}
-		last = rec.at
-	}
-	return first, last, ok
 }
 
 // Between summarises the queries sent between two instants.
@@ -66,23 +46,30 @@ func (r *Result) Between(from, to time.Time) Stats {
 	return r.Window(from.Sub(r.Start), to.Sub(r.Start))
 }
 
+// FailedBetween returns the send times of the first and last failed queries, and false when
+// none failed.
+func (r *Result) FailedBetween() (first, last time.Duration, ok bool) {
+	for _, q := range r.Queries {
+		if q.Fail == "" {
+			continue
+		}
+		if !ok {
+			first, ok = q.At, true
+		}
+		last = q.At
+	}
+	return first, last, ok
+}
+
 // FirstOK returns when the first query sent at or after from succeeded (its send time plus
 // its latency), and false when none did.
 func (r *Result) FirstOK(from time.Time) (time.Time, bool) {
-	for _, rec := range r.recs {
-		if at := r.Start.Add(rec.at); !at.Before(from) && rec.fail == "" {
-			return at.Add(rec.lat), true
+	for _, q := range r.Queries {
+		if at := r.Start.Add(q.At); !at.Before(from) && q.Fail == "" {
+			return at.Add(q.Latency), true
 		}
 	}
 	return time.Time{}, false
-}
-
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted)-1) * p)
-	return sorted[i]
 }
 
 func (s Stats) String() string {

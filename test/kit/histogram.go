@@ -1,4 +1,4 @@
-package load
+package kit
 
 import (
 	"math/bits"
