@@ -161,30 +161,12 @@ type justification struct {
 // each, dnscache does what unbound and Knot Resolver do and what the RFC asks, where stock
 // CoreDNS shows an artefact of its implementation.
 var justified = []justification{
-	{cases: "", field: "opt.size", when: func(res map[string]result) bool { return res[dnscache]["opt.size"] == "1232" },
-		why: "dnscache's OPT advertises its own UDP payload size, 1232 (DNS flag day 2020), as unbound and " +
-			"Knot Resolver do (RFC 6891 §6.2.3: the sender's size); stock CoreDNS's SizeAndDo echoes the client's size " +
-			"(0, 100, 512, 65535)"},
-	{cases: "", field: "answer", when: truncatedEmpty("answer"),
-		why: "a UDP reply too large for the client: dnscache sends the header and question with TC and no records, " +
-			"as unbound and Knot Resolver do (RFC 2181 §9: a partial RRset must not be used); stock CoreDNS's " +
-			"miekg/dns Truncate keeps the records that fit and cuts the RRset"},
-	{cases: "", field: "authority", when: truncatedEmpty("authority"), why: "as for answer: TC with no records"},
-	{cases: "", field: "additional", when: truncatedEmpty("additional"), why: "as for answer: TC with no records"},
 	{cases: "", field: "flags", when: func(res map[string]result) bool {
 		return strings.Contains(res[dnscache]["flags"], "cd") && strings.ReplaceAll(res[dnscache]["flags"], " cd", "") == res[stock]["flags"]
 	}, why: "CD copied from the query into the reply of a miss (RFC 4035 §3.2.2), as stock CoreDNS does on a hit and " +
 		"unbound and Knot Resolver always do; stock CoreDNS's miss passes NSD's header on, and NSD does not copy CD"},
 }
 
-// truncatedEmpty matches a truncated reply in which dnscache carries no records of a section
-// where stock CoreDNS carries some.
-func truncatedEmpty(section string) func(res map[string]result) bool {
-	return func(res map[string]result) bool {
-		return strings.Contains(res[dnscache]["flags"], "tc") && strings.Contains(res[stock]["flags"], "tc") &&
-			res[dnscache][section] == ""
-	}
-}
 
 func justify(cas, field string, res map[string]result) int {
 	for i, j := range justified {
