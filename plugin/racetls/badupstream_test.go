@@ -95,7 +95,9 @@ func TestDoHBadUpstream(t *testing.T) {
 			for i := range 5 {
 				mustNoError(t, rt, fmt.Sprintf("b%d.example.com.", i))
 			}
-			waitFor(t, "the DoH replies", func() bool { return bad.tally.queries.Load() == 5 && bad.tally.errors.Load()+bad.tally.late.Load()+bad.tally.wins.Load() >= 5 })
+			waitFor(t, "the DoH replies", func() bool {
+				return bad.tally.queries.Load() == 5 && bad.tally.errors.Load()+bad.tally.late.Load()+bad.tally.wins.Load() >= 5
+			})
 			if c.kind == "" {
 				return
 			}
