@@ -7,7 +7,11 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
+	_ "github.com/coredns/coredns/plugin/acl"
 	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/dnstap"
+	_ "github.com/coredns/coredns/plugin/template"
+	_ "github.com/coredns/coredns/plugin/view"
 )
 
 // TestReadme parses every corefile block of README.md and runs every directive's setup.

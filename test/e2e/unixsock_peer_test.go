@@ -204,14 +204,14 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 
 	// prometheus: socket queries are counted under server unix://PATH, proto tcp, family 1.
 	sockLabels := map[string]string{"server": "unix://" + s.Sock, "proto": "tcp", "family": "1", "zone": ".", "type": "A"}
-	if got := s.Metric(t, "coredns_dns_requests_total", sockLabels); got != 4 {
+	if got := peerMetric(t, s, "coredns_dns_requests_total", sockLabels, 4); got != 4 {
 		t.Errorf("coredns_dns_requests_total%v = %v, want 4", sockLabels, got)
 	}
-	if got := s.Metric(t, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 4 {
+	if got := peerMetric(t, s, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock}, 4); got != 4 {
 		t.Errorf("coredns_dns_requests_total{server=unix://...} = %v, want 4 (all of them tcp)", got)
 	}
 	udpLabels := map[string]string{"server": "dns://" + s.DNS, "proto": "udp", "family": "1"}
-	if got := s.Metric(t, "coredns_dns_requests_total", udpLabels); got != 2 {
+	if got := peerMetric(t, s, "coredns_dns_requests_total", udpLabels, 2); got != 2 {
 		t.Errorf("coredns_dns_requests_total%v = %v, want 2", udpLabels, got)
 	}
 	// The responses by rcode and plugin, labelled as for UDP clients.
@@ -220,7 +220,7 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 		wantSock, wantUDP := map[string]float64{"log": 4}[plugin], map[string]float64{"log": 2}[plugin]
 		sl := map[string]string{"server": "unix://" + s.Sock, "rcode": "NOERROR", "plugin": plugin}
 		ul := map[string]string{"server": "dns://" + s.DNS, "rcode": "NOERROR", "plugin": plugin}
-		if got, gotUDP := s.Metric(t, "coredns_dns_responses_total", sl), s.Metric(t, "coredns_dns_responses_total", ul); got != wantSock || gotUDP != wantUDP {
+		if got, gotUDP := peerMetric(t, s, "coredns_dns_responses_total", sl, wantSock), peerMetric(t, s, "coredns_dns_responses_total", ul, wantUDP); got != wantSock || gotUDP != wantUDP {
 			t.Errorf("coredns_dns_responses_total{rcode=NOERROR, plugin=%s}: socket %v, UDP %v; want %v and %v", plugin, got, gotUDP, wantSock, wantUDP)
 		}
 	}
@@ -280,10 +280,10 @@ func TestUnixsockPeerACL(t *testing.T) {
 	if r := unixsockRecv(t, c); r.Id != 0x4442 || r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("after a dropped query: %v", r)
 	}
-	if got := s.Metric(t, "coredns_acl_blocked_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 2 {
+	if got := peerMetric(t, s, "coredns_acl_blocked_requests_total", map[string]string{"server": "unix://" + s.Sock}, 2); got != 2 {
 		t.Errorf("coredns_acl_blocked_requests_total{server=unix://...} = %v, want 2", got)
 	}
-	if got := s.Metric(t, "coredns_acl_dropped_requests_total", map[string]string{"server": "unix://" + s.Sock}); got != 1 {
+	if got := peerMetric(t, s, "coredns_acl_dropped_requests_total", map[string]string{"server": "unix://" + s.Sock}, 1); got != 1 {
 		t.Errorf("coredns_acl_dropped_requests_total{server=unix://...} = %v, want 1", got)
 	}
 	s.Stop(t)
@@ -334,10 +334,72 @@ func TestUnixsockPeerView(t *testing.T) {
 		t.Errorf("TCP fall.test.: %v, want the other block's 192.0.2.2", r)
 	}
 	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), "127.0.0.1 tcp v.test. view=sock") }, "view log line\n%s", s.Log)
-	if got := s.Metric(t, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock, "view": "sock", "proto": "tcp"}); got != 1 {
+	if got := peerMetric(t, s, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock, "view": "sock", "proto": "tcp"}, 1); got != 1 {
 		t.Errorf("coredns_dns_requests_total{server=unix://..., view=sock} = %v, want 1", got)
 	}
 	s.Stop(t)
+}
+
+// TestUnixsockPeerReadmeExample runs the README's example that tells socket clients apart
+// (the corefile block with "view local"), on a free port and a private socket, with a dnstap
+// reader, and checks what the README says of it.
+func TestUnixsockPeerReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "unixsock", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var corefile string
+	for _, b := range strings.Split(string(readme), "~~~ corefile\n")[1:] {
+		if b, _, _ = strings.Cut(b, "~~~"); strings.Contains(b, "view local") {
+			corefile = b
+		}
+	}
+	if corefile == "" {
+		t.Fatal(`no corefile block with "view local" in unixsock/README.md`)
+	}
+	corefile = strings.ReplaceAll(corefile, ".:53 {", ".:{{.Port}} {\n    bind 127.0.0.1")
+	corefile = strings.ReplaceAll(corefile, "/dns_cache/dns.sock", "{{.Sock}}")
+	corefile = strings.ReplaceAll(corefile, "unix:///run/dnstap.sock", "unix://{{.Dir}}/tap.sock")
+
+	s := harness.Prepare(t)
+	tap := newPeerTap(t, filepath.Join(s.Dir, "tap.sock"))
+	s.Run(t, corefile)
+	unixsockEventually(t, tap.connected, "dnstap did not connect")
+
+	c := unixsockDial(t, s.Sock)
+	r := peerExchange(t, c, peerQuery("local.test.", 0x6661), dns.RcodeSuccess)
+	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
+		t.Errorf("socket: %v, want 192.0.2.1", r)
+	}
+	if r := s.Exchange(t, peerQuery("local.test.", 0), "udp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
+		t.Errorf("UDP: %v, want 192.0.2.2", r)
+	}
+	want := regexp.MustCompile(fmt.Sprintf(`\[INFO\] 127\.0\.0\.1:\d+ tcp A local\.test\. NOERROR view=local pid=%d uid=%d\n`, os.Getpid(), os.Geteuid()))
+	unixsockEventually(t, func() bool { return want.MatchString(s.Log()) }, "log line %v\n%s", want, s.Log)
+	extra := fmt.Sprintf("pid=%d uid=%d", os.Getpid(), os.Geteuid())
+	unixsockEventually(t, func() bool {
+		n := 0
+		for _, d := range tap.messages() {
+			if m := d.GetMessage(); string(d.GetExtra()) == extra && m.GetSocketProtocol() == dnstap.SocketProtocol_TCP {
+				n++
+			}
+		}
+		return n == 2
+	}, "dnstap query and response with extra %q", extra)
+	s.Stop(t)
+}
+
+// peerMetric returns the sum of the metric over the series with labels, once it is want or after
+// 10 s: plugins count a query after they have written its reply, so the count may trail the
+// reply a client has read.
+func peerMetric(t *testing.T, s *harness.Server, name string, labels map[string]string, want float64) float64 {
+	t.Helper()
+	got := s.Metric(t, name, labels)
+	for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		got = s.Metric(t, name, labels)
+	}
+	return got
 }
 
 func peerQuery(name string, id uint16) *dns.Msg {
