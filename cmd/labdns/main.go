@@ -9,18 +9,26 @@
 //
 // Without one, it runs N upstreams. -spec items apply to every upstream first. All upstreams
 // share one CA; -ca-dir writes ca.pem, cert.pem and key.pem there.
+//
+//	labdns metric HOST:PORT NAME [LABEL=VALUE ...]
+//
+// prints the sum of the samples of metric NAME on http://HOST:PORT/metrics whose labels
+// include every LABEL=VALUE (kit.Sum), for the shell tests of the preload shim.
 package main
 
 import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -35,7 +43,36 @@ type addrs struct {
 	Spec  string `json:"spec"`
 }
 
-func main() { os.Exit(labdns()) }
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "metric" {
+		os.Exit(metric(os.Stdout, os.Args[2:]))
+	}
+	os.Exit(labdns())
+}
+
+// metric prints the sum of one metric's samples (see the package comment).
+func metric(w io.Writer, args []string) int {
+	if len(args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: labdns metric HOST:PORT NAME [LABEL=VALUE ...]")
+		return 2
+	}
+	labels := map[string]string{}
+	for _, kv := range args[2:] {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			fmt.Fprintf(os.Stderr, "labdns metric: %q is not LABEL=VALUE\n", kv)
+			return 2
+		}
+		labels[k] = v
+	}
+	fams, err := kit.ScrapeAddr(args[0])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "labdns metric: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(w, "%.0f\n", fams.Sum(args[1], labels))
+	return 0
+}
 
 func labdns() int {
 	log.SetFlags(0)

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,5 +43,34 @@ func TestRun(t *testing.T) {
 	}
 	if _, err := run("lab.test", "", "", []string{"bogus:1"}); err == nil {
 		t.Error("a bad spec was accepted")
+	}
+}
+
+func TestMetric(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `# TYPE coredns_dns_requests_total counter
+coredns_dns_requests_total{proto="udp",server="dns://:53"} 3
+coredns_dns_requests_total{proto="tcp",server="dns://:53"} 2
+coredns_dns_requests_total{proto="udp",server="dns://:54"} 4
+`)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{addr, "coredns_dns_requests_total"}, "9"},
+		{[]string{addr, "coredns_dns_requests_total", "proto=udp"}, "7"},
+		{[]string{addr, "coredns_dns_requests_total", "proto=udp", "server=dns://:53"}, "3"},
+		{[]string{addr, "missing"}, "0"},
+	} {
+		var out strings.Builder
+		if code := metric(&out, tc.args); code != 0 || strings.TrimSpace(out.String()) != tc.want {
+			t.Errorf("labdns metric %v = %q, exit %d; want %s", tc.args, out.String(), code, tc.want)
+		}
+	}
+	if metric(io.Discard, []string{addr}) != 2 || metric(io.Discard, []string{addr, "x", "novalue"}) != 2 {
+		t.Error("bad usage accepted")
 	}
 }

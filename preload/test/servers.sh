@@ -10,7 +10,8 @@
 #                          with the fault SPEC (lab.ParseSpec items)
 #   stop NAME              SIGTERM and wait; stop_kill NAME: SIGKILL
 #   unix_requests [PORT]   coredns_unixsock_requests_total of a server's
-#                          /metrics (default the main server's, 9153)
+#                          /metrics (default the main server's, 9153), read
+#                          by `labdns metric` (test/kit's /metrics reader)
 # Every process started is recorded in PIDS for run.sh's cleanup.
 
 REPO=$(cd "$ROOT/.." && pwd)
@@ -134,15 +135,14 @@ stop_kill() {
 }
 
 unix_requests() {
-	curl -s "http://127.0.0.1:${1:-9153}/metrics" |
-		awk '/^coredns_unixsock_requests_total/ {s += $NF} END {printf "%d\n", s}'
+	"$LABDNS" metric "127.0.0.1:${1:-9153}" coredns_unixsock_requests_total 2>/dev/null || echo 0
 }
 
 # udp_requests: the main server's queries counted under proto udp or tcp:
 # glibc's dns, and (the server counts them so too) the Unix socket's.
 udp_requests() {
-	curl -s "http://127.0.0.1:9153/metrics" |
-		awk '/^coredns_dns_requests_total/ && /proto="(udp|tcp)"/ {s += $NF} END {printf "%d\n", s}'
+	echo $(($("$LABDNS" metric 127.0.0.1:9153 coredns_dns_requests_total proto=udp 2>/dev/null || echo 0) +
+		$("$LABDNS" metric 127.0.0.1:9153 coredns_dns_requests_total proto=tcp 2>/dev/null || echo 0)))
 }
 
 # fault_queries NAME: the Unix-socket queries a stopped labdns fault server saw
