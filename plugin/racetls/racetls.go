@@ -1,8 +1,11 @@
-// Package racetls implements a forwarder that races DNS-over-TLS upstreams
-// over long-lived, pipelined, resumed connections.
+// Package racetls implements a forwarder that races DNS upstreams of every
+// transport (DoT, DoQ, DoH, plain DNS) over long-lived, pipelined, resumed
+// connections.
 //
-// Each upstream keeps a few TLS connections open; queries are multiplexed on
-// them by message ID (RFC 7766 §6.2.1.1, RFC 7858 §3.3). A client query is
+// Each upstream keeps a few connections open; queries are multiplexed on them
+// by message ID (RFC 7766 §6.2.1.1, RFC 7858 §3.3). The transports plug in
+// below one interface (transport.go), so that pipelining, reconnects,
+// keepalive, resumption and stats live once. A client query is
 // packed once, sent to the K upstreams with the lowest latency EWMA (or all of
 // them, or one at a time with a hedge delay) and the first NOERROR or NXDOMAIN
 // reply whose question matches wins. Failures and silence escalate to the

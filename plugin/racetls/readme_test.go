@@ -27,12 +27,18 @@ func TestReadme(t *testing.T) {
 	if err := ca.WriteFiles(dir); err != nil {
 		t.Fatal(err)
 	}
+	// A resolv.conf of our own, so that the examples parse on any machine.
+	resolv := dir + "/resolv.conf"
+	if err := os.WriteFile(resolv, []byte("nameserver 192.0.2.53\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	blocks := regexp.MustCompile("(?s)~~~ corefile\n(.*?)~~~").FindAllStringSubmatch(string(b), -1)
 	if len(blocks) < 3 {
 		t.Fatalf("found %d corefile blocks", len(blocks))
 	}
 	for _, blk := range blocks {
 		text := strings.ReplaceAll(blk[1], "/etc/coredns/ca.pem", dir+"/"+lab.CAFile)
+		text = strings.ReplaceAll(text, "/etc/resolv.conf", resolv)
 		sbs, err := caddyfile.Parse("README.md", strings.NewReader(text), []string{"racetls"})
 		if err != nil || len(sbs) != 1 {
 			t.Errorf("corefile does not parse (%d blocks): %v\n%s", len(sbs), err, text)
