@@ -71,8 +71,9 @@ func TestManifestsOnControlPlane(t *testing.T) {
 }
 
 // checkRBACEnforced asks the API server (kubectl auth can-i, impersonating) what each
-// manifest's ServiceAccount may do: everything the kubernetes plugin lists and watches, and
-// nothing else that matters (secrets, writes). A ServiceAccount with no binding may do none of it.
+// manifest's ServiceAccount may do: kube-dns's coredns everything the kubernetes plugin lists
+// and watches, and nothing else that matters (secrets, writes); the node cache's dnscache-node
+// (which forwards to kube-dns) nothing at all, like a ServiceAccount with no binding.
 func checkRBACEnforced(t *testing.T, cp *controlplane.ControlPlane) {
 	need := []string{"services", "endpointslices.discovery.k8s.io", "pods", "namespaces"}
 	canI := func(sa, verb, res string) bool {
@@ -88,7 +89,7 @@ func checkRBACEnforced(t *testing.T, cp *controlplane.ControlPlane) {
 	}
 	cp.Client.CoreV1().ServiceAccounts(kubeDNSNS).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "no-rbac"}}, metav1.CreateOptions{})
 	for _, sa := range []string{"coredns", "dnscache-node", "no-rbac"} {
-		granted := sa != "no-rbac"
+		granted := sa == "coredns"
 		for _, res := range need {
 			for _, verb := range []string{"list", "watch"} {
 				if got := canI(sa, verb, res); got != granted {
@@ -154,6 +155,12 @@ func kubeDNSCorefile(t *testing.T, cp *controlplane.ControlPlane, p *ports, kube
 	corefile := rewriteConfigMap(t, configMapText(t, "kube-dns"), p)
 	corefile = strings.Replace(corefile, "        endpoint "+p.kubeAPI+"\n",
 		"        endpoint "+cp.URL+"\n        kubeconfig "+kubeconfig+"\n", 1)
+	return labUpstreams(t, corefile, p, ups)
+}
+
+// labUpstreams replaces racetls's public resolvers with the lab upstreams ups.
+func labUpstreams(t *testing.T, corefile string, p *ports, ups []*lab.Upstream) string {
+	t.Helper()
 	re := regexp.MustCompile(`racetls \. [^{\n]*\{\n`)
 	if len(re.FindAllString(corefile, -1)) != 1 {
 		t.Fatalf("want one racetls line in:\n%s", corefile)
@@ -166,8 +173,9 @@ func kubeDNSCorefile(t *testing.T, cp *controlplane.ControlPlane, p *ports, kube
 }
 
 // checkKubeDNSAnswers runs bin/coredns on the kube-dns ConfigMap's Corefile as the manifests'
-// coredns ServiceAccount, and as a ServiceAccount without RBAC (the negative control: never
-// ready, SERVFAIL for cluster names, "forbidden" in its log).
+// coredns ServiceAccount, with the node cache's Corefile forwarding to it, and kube-dns's as a
+// ServiceAccount without RBAC (the negative control: never ready, SERVFAIL for cluster names,
+// "forbidden" in its log).
 func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
 	cp.Namespace(t, "apps", nil)
 	web := cp.ClusterIP(t, "apps", "web")
@@ -204,13 +212,39 @@ func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
 
 	t.Run("coredns ServiceAccount", func(t *testing.T) {
 		t.Parallel()
-		p := newPorts(t)
-		if err := ca.WriteFiles(p.s.Dir); err != nil {
+		kd := newPorts(t)
+		if err := ca.WriteFiles(kd.s.Dir); err != nil {
 			t.Fatal(err)
 		}
-		p.s.Run(t, kubeDNSCorefile(t, cp, p, cp.ServiceAccountKubeconfig(t, kubeDNSNS, "coredns"), ups...))
-		waitReady(t, p.ready)
-		checkClusterAnswers(t, cp, p.s.DNS, web, gone)
+		kd.s.Run(t, kubeDNSCorefile(t, cp, kd, cp.ServiceAccountKubeconfig(t, kubeDNSNS, "coredns"), ups...))
+		waitReady(t, kd.ready)
+		m := new(dns.Msg)
+		m.SetQuestion("web.apps.svc.cluster.local.", dns.TypeA)
+		if r := kd.s.Exchange(t, m, "udp"); !slices.Equal(rrData(r, dns.TypeA), []string{web.Spec.ClusterIP}) {
+			t.Errorf("kube-dns: web A: %v", r)
+		}
+
+		// The node cache, on its own ConfigMap's Corefile, forwarding the cluster's zones to
+		// this kube-dns: every cluster answer below comes through both.
+		nc := newPorts(t)
+		nc.kubeDNS = kd.s.DNS
+		if err := ca.WriteFiles(nc.s.Dir); err != nil {
+			t.Fatal(err)
+		}
+		nc.s.Run(t, labUpstreams(t, rewriteConfigMap(t, configMapText(t, "node-cache"), nc), nc, ups))
+		waitReady(t, nc.ready)
+		tcpBefore := kd.s.Metric(t, "coredns_dns_requests_total", map[string]string{"proto": "tcp"})
+		udpBefore := kd.s.Metric(t, "coredns_dns_requests_total", map[string]string{"proto": "udp"})
+		if r := exchangeUnix(t, nc.socket, m); !slices.Equal(rrData(r, dns.TypeA), []string{web.Spec.ClusterIP}) {
+			t.Errorf("node cache socket: web A: %v", r)
+		}
+		checkClusterAnswers(t, cp, nc.s.DNS, web, gone)
+		if tcp := kd.s.Metric(t, "coredns_dns_requests_total", map[string]string{"proto": "tcp"}); tcp <= tcpBefore {
+			t.Errorf("kube-dns received no TCP query from the node cache (%v before, %v after)", tcpBefore, tcp)
+		}
+		if udp := kd.s.Metric(t, "coredns_dns_requests_total", map[string]string{"proto": "udp"}); udp != udpBefore {
+			t.Errorf("kube-dns received %v UDP queries from the node cache, want none (force_tcp)", udp-udpBefore)
+		}
 	})
 }
 
@@ -259,9 +293,9 @@ func checkClusterAnswers(t *testing.T, cp *controlplane.ControlPlane, addr strin
 		return slices.Equal(rrData(ask(lateName, dns.TypeA), dns.TypeA), []string{late.Spec.ClusterIP})
 	})
 	cp.DeleteService(t, "apps", "gone")
-	// The positive answer is cached for the kubernetes plugin's ttl (30 s); after that the
-	// name is NXDOMAIN.
-	poll(t, "gone NXDOMAIN after delete", 45*time.Second, func() bool {
+	// The positive answer is cached for the kubernetes plugin's ttl (30 s), by kube-dns and by
+	// the node cache in front of it; after that the name is NXDOMAIN.
+	poll(t, "gone NXDOMAIN after delete", 75*time.Second, func() bool {
 		return ask("gone.apps.svc.cluster.local.", dns.TypeA).Rcode == dns.RcodeNameError
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -78,15 +79,12 @@ func configMapText(t *testing.T, dir string) string {
 	return cms[0].Data["Corefile"]
 }
 
-// TestCorefilesAgree checks that the ConfigMaps hold corefile.example's shape: the node cache's
-// is corefile.example with the production values written in, kube-dns's the same without the
-// unixsock stanza.
+// TestCorefilesAgree checks that the ConfigMaps hold corefile.example's shape: kube-dns's is
+// corefile.example with the production values written in, without the unixsock stanza; the node
+// cache's is corefile.example with the production values, its kubernetes stanza replaced by
+// the forwarding of the same zones to kube-dns over TCP (placed right before racetls).
 func TestCorefilesAgree(t *testing.T) {
 	want := renderExample(t, prodEnv)
-	node := normalize(configMapText(t, "node-cache"))
-	if node != want {
-		t.Errorf("node-cache Corefile differs from corefile.example with production values:\n--- ConfigMap\n%s--- corefile.example\n%s", node, want)
-	}
 	stanza := "    unixsock " + sockPath + " {\n        mode 0666\n    }\n"
 	if !strings.Contains(want, stanza) {
 		t.Fatalf("corefile.example has no stanza %q", stanza)
@@ -95,6 +93,19 @@ func TestCorefilesAgree(t *testing.T) {
 	if w := strings.Replace(want, stanza, "", 1); kube != w {
 		t.Errorf("kube-dns Corefile differs from corefile.example without unixsock:\n--- ConfigMap\n%s--- want\n%s", kube, w)
 	}
+
+	k8s := regexp.MustCompile(`(?m)^    kubernetes cluster.local in-addr.arpa ip6.arpa \{\n(        .*\n)*    \}\n`)
+	if n := len(k8s.FindAllString(want, -1)); n != 1 {
+		t.Fatalf("corefile.example holds %d kubernetes stanzas, want 1", n)
+	}
+	var fwd strings.Builder
+	for _, zone := range []string{"cluster.local", "in-addr.arpa", "ip6.arpa"} {
+		fmt.Fprintf(&fwd, "    forward %s %s {\n        force_tcp\n    }\n", zone, kubeDNSUpstream)
+	}
+	wantNode := strings.Replace(k8s.ReplaceAllString(want, ""), "    racetls . ", fwd.String()+"    racetls . ", 1)
+	if node := normalize(configMapText(t, "node-cache")); node != wantNode {
+		t.Errorf("node-cache Corefile differs from corefile.example with production values and forwarding to kube-dns:\n--- ConfigMap\n%s--- want\n%s", node, wantNode)
+	}
 }
 
 // ports are the loopback addresses a test run of a Corefile uses instead of the production ones.
@@ -102,6 +113,7 @@ type ports struct {
 	s             *harness.Server
 	health, ready string
 	kubeAPI       string // an http:// URL on a closed port: there is no API server here
+	kubeDNS       string // the node cache's kube-dns upstream: a closed port unless a test sets it
 	socket        string
 }
 
@@ -114,6 +126,7 @@ func newPorts(t *testing.T) *ports {
 		health:  fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		ready:   fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		kubeAPI: fmt.Sprintf("http://127.0.0.1:%d", harness.FreePort(t)),
+		kubeDNS: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
 		socket:  s.Sock,
 	}
 }
@@ -132,7 +145,13 @@ func rewriteConfigMap(t *testing.T, corefile string, p *ports) string {
 		{"health :8080 {", "health " + p.health + " {"},
 		{"ready :8181\n", "ready " + p.ready + "\n"},
 		{"prometheus :9153\n", "prometheus " + p.s.Metrics + "\n"},
-		{"kubernetes cluster.local in-addr.arpa ip6.arpa {\n", "kubernetes cluster.local in-addr.arpa ip6.arpa {\n        endpoint " + p.kubeAPI + "\n"},
+	}
+	if strings.Contains(corefile, "kubernetes ") {
+		repl = append(repl, [2]string{"kubernetes cluster.local in-addr.arpa ip6.arpa {\n", "kubernetes cluster.local in-addr.arpa ip6.arpa {\n        endpoint " + p.kubeAPI + "\n"})
+	} else {
+		for _, zone := range []string{"cluster.local", "in-addr.arpa", "ip6.arpa"} {
+			repl = append(repl, [2]string{"forward " + zone + " " + kubeDNSUpstream + " {", "forward " + zone + " " + p.kubeDNS + " {"})
+		}
 	}
 	if strings.Contains(corefile, "unixsock") {
 		repl = append(repl, [2]string{"unixsock " + sockPath + " {", "unixsock " + p.socket + " {"})
@@ -143,10 +162,13 @@ func rewriteConfigMap(t *testing.T, corefile string, p *ports) string {
 		}
 		corefile = strings.Replace(corefile, r[0], r[1], 1)
 	}
-	for _, prod := range []string{":53", ":8080", ":8181", ":9153", hostDir} {
+	for _, prod := range []string{":53", ":8080", ":8181", ":9153", hostDir, "{$"} {
 		if strings.Contains(corefile, prod+" ") || strings.Contains(corefile, prod+"\n") {
 			t.Fatalf("rewritten Corefile still uses %s:\n%s", prod, corefile)
 		}
+	}
+	if strings.Contains(corefile, "{$") {
+		t.Fatalf("rewritten Corefile still uses an environment variable:\n%s", corefile)
 	}
 	return corefile
 }
@@ -201,18 +223,27 @@ func checkRunning(t *testing.T, p *ports, socket bool) {
 	if code, body := get(t, "http://"+p.health+"/health"); code != http.StatusOK {
 		t.Errorf("/health: %d %s", code, body)
 	}
-	// /ready's body names the plugins that are not ready.
+	corefile, err := os.ReadFile(s.Corefile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube := strings.Contains(string(corefile), "kubernetes ")
+	// /ready's body names the plugins that are not ready. Without an API server the kubernetes
+	// plugin is not; racetls may not be (the public upstreams are unreachable from here).
 	code, body := get(t, "http://"+p.ready+"/ready")
-	notReady := strings.Split(strings.TrimSpace(body), ", ")
-	if code != http.StatusServiceUnavailable || !slices.Contains(notReady, "kubernetes") {
+	notReady := strings.Split(strings.ReplaceAll(strings.TrimSpace(body), " ", ""), ",")
+	if code == http.StatusOK {
+		notReady = nil
+	}
+	if kube && (code != http.StatusServiceUnavailable || !slices.Contains(notReady, "kubernetes")) {
 		t.Errorf("/ready: %d %q, want 503 naming kubernetes (no API server)", code, body)
 	}
 	for _, name := range notReady {
-		if name != "kubernetes" {
+		if name != "racetls" && (name != "kubernetes" || !kube) {
 			t.Errorf("/ready: plugin %s is not ready", name)
 		}
 	}
-	if !strings.Contains(s.Log(), "starting server with unsynced Kubernetes API") {
+	if kube && !strings.Contains(s.Log(), "starting server with unsynced Kubernetes API") {
 		t.Errorf("the kubernetes plugin did not start unsynced as expected:\n%s", s.Log())
 	}
 
@@ -227,7 +258,7 @@ func checkRunning(t *testing.T, p *ports, socket bool) {
 	m := new(dns.Msg)
 	m.SetQuestion("kubernetes.default.svc.cluster.local.", dns.TypeA)
 	if r := s.Exchange(t, m, "udp"); r.Rcode != dns.RcodeServerFailure {
-		t.Errorf("cluster.local while unsynced: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+		t.Errorf("cluster.local with no API server (or kube-dns) to answer it: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
 	}
 	if fams := s.Scrape(t); fams["coredns_dns_requests_total"] == nil {
 		t.Error("/metrics has no coredns_dns_requests_total")

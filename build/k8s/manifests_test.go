@@ -23,6 +23,9 @@ import (
 var bundles = []string{"kube-dns", "node-cache", "example-app"}
 
 const (
+	// nodeDir is the node cache's directory on the node (the hostPath), hostDir the same
+	// directory inside every pod that mounts it.
+	nodeDir   = "/run/dnscache"
 	hostDir   = "/dns_cache"
 	shimPath  = hostDir + "/libnss_dnscache.so.2"
 	sockPath  = hostDir + "/dns.sock"
@@ -171,6 +174,9 @@ func TestKubeDNS(t *testing.T) {
 	spec := &d.Spec.Template.Spec
 	checkPodSpec(t, b, "Deployment "+d.Name, d.Spec.Selector, d.Spec.Template.Labels, spec)
 	checkDNSServer(t, b, "Deployment "+d.Name, spec)
+	if d := []string{"kubernetes", "cluster.local", "in-addr.arpa", "ip6.arpa"}; !hasDirective(configMapCorefile(t, b, spec), d...) {
+		t.Errorf("Deployment: Corefile lacks %q", strings.Join(d, " "))
+	}
 	checkRBAC(t, b, spec.ServiceAccountName)
 }
 
@@ -181,7 +187,34 @@ func TestNodeCache(t *testing.T) {
 	what := "DaemonSet " + ds.Name
 	checkPodSpec(t, b, what, ds.Spec.Selector, ds.Spec.Template.Labels, spec)
 	checkDNSServer(t, b, what, spec)
-	checkRBAC(t, b, spec.ServiceAccountName)
+
+	// The node cache never talks to the API server: no RBAC, no token.
+	if n := len(all[*rbacv1.ClusterRole](b)) + len(all[*rbacv1.ClusterRoleBinding](b)); n != 0 {
+		t.Errorf("%s: %d RBAC objects, want none (the node cache does not read the API server)", b.Dir, n)
+	}
+	if sa := one[*corev1.ServiceAccount](t, b); sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+		t.Errorf("ServiceAccount %s: want automountServiceAccountToken: false", sa.Name)
+	}
+	// Its host directory is one that every node OS lets a pod write.
+	if !strings.HasPrefix(nodeDir, "/run/") && !strings.HasPrefix(nodeDir, "/var/lib/") {
+		t.Errorf("host directory %s is neither under /run nor /var/lib", nodeDir)
+	}
+
+	// Metrics: the pods carry the prometheus.io annotations, and a headless Service selects them
+	// on the metrics port.
+	wantAnn := map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "9153"}
+	for k, v := range wantAnn {
+		if ds.Spec.Template.Annotations[k] != v {
+			t.Errorf("%s: pod annotation %s=%q, want %q", what, k, ds.Spec.Template.Annotations[k], v)
+		}
+	}
+	msvc := one[*corev1.Service](t, b)
+	if msvc.Spec.ClusterIP != corev1.ClusterIPNone || !labels.SelectorFromSet(msvc.Spec.Selector).Matches(labels.Set(ds.Spec.Template.Labels)) || len(msvc.Spec.Selector) == 0 {
+		t.Errorf("Service %s: want a headless Service selecting the node cache's pods", msvc.Name)
+	}
+	if len(msvc.Spec.Ports) != 1 || msvc.Spec.Ports[0].Port != 9153 || msvc.Annotations["prometheus.io/scrape"] != "true" || msvc.Annotations["prometheus.io/port"] != "9153" {
+		t.Errorf("Service %s: want port 9153 and the prometheus.io annotations, have %v %v", msvc.Name, msvc.Spec.Ports, msvc.Annotations)
+	}
 
 	// The kube-dns Service must not pick up node cache pods: they serve a socket, not the cluster.
 	svc := one[*corev1.Service](t, loadBundle(t, "kube-dns"))
@@ -227,7 +260,21 @@ func TestNodeCache(t *testing.T) {
 	if !hasDirective(corefile, "mode", "0666") {
 		t.Errorf("%s: Corefile does not set the socket's mode 0666", what)
 	}
+	if strings.Contains(corefile, "kubernetes ") {
+		t.Errorf("%s: Corefile runs the kubernetes plugin (a watch per node)", what)
+	}
+	for _, zone := range []string{"cluster.local", "in-addr.arpa", "ip6.arpa"} {
+		stanza := "    forward " + zone + " " + kubeDNSUpstream + " {\n        force_tcp\n    }\n"
+		if !strings.Contains(corefile, stanza) {
+			t.Errorf("%s: Corefile does not forward %s to kube-dns over TCP (want %q)", what, zone, stanza)
+		}
+	}
 }
+
+// kubeDNSUpstream is the kube-dns Service's address in the node cache's Corefile: the
+// variables Kubernetes sets in each pod for the Service kube-dns in its namespace and its port
+// named dns-tcp.
+const kubeDNSUpstream = "{$KUBE_DNS_SERVICE_HOST}:{$KUBE_DNS_SERVICE_PORT_DNS_TCP}"
 
 func TestExampleApp(t *testing.T) {
 	b := loadBundle(t, "example-app")
@@ -337,7 +384,7 @@ func checkDNSServer(t *testing.T, b *bundle, what string, spec *corev1.PodSpec) 
 		t.Errorf("%s: %s is not in a mounted volume", what, c.Args[1])
 	}
 	corefile := configMapCorefile(t, b, spec)
-	for _, d := range [][]string{{"health"}, {"ready"}, {"prometheus", ":9153"}, {"kubernetes", "cluster.local", "in-addr.arpa", "ip6.arpa"}, {"reload"}, {"loop"}, {"errors"}} {
+	for _, d := range [][]string{{"health"}, {"ready"}, {"prometheus", ":9153"}, {"reload"}, {"loop"}, {"errors"}} {
 		if !hasDirective(corefile, d...) {
 			t.Errorf("%s: Corefile lacks %q", what, strings.Join(d, " "))
 		}
@@ -394,15 +441,15 @@ func hostPathVolume(t *testing.T, what string, spec *corev1.PodSpec) *corev1.Vol
 	t.Helper()
 	for i := range spec.Volumes {
 		v := &spec.Volumes[i]
-		if v.HostPath == nil || v.HostPath.Path != hostDir {
+		if v.HostPath == nil || v.HostPath.Path != nodeDir {
 			continue
 		}
 		if v.HostPath.Type == nil || *v.HostPath.Type != corev1.HostPathDirectoryOrCreate {
-			t.Errorf("%s: hostPath %s has type %v, want DirectoryOrCreate", what, hostDir, v.HostPath.Type)
+			t.Errorf("%s: hostPath %s has type %v, want DirectoryOrCreate", what, nodeDir, v.HostPath.Type)
 		}
 		return v
 	}
-	t.Fatalf("%s: no hostPath volume for %s", what, hostDir)
+	t.Fatalf("%s: no hostPath volume for %s", what, nodeDir)
 	return nil
 }
 
