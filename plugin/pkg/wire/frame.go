@@ -2,21 +2,11 @@ package wire
 
 import (
 	"encoding/binary"
-	"errors"
 	"io"
 )
 
 // MaxFrame is the largest message a 2-byte length prefix can carry (RFC 1035 §4.2.2).
 const MaxFrame = 0xFFFF
-
-// Errors returned by the framing helpers.
-var (
-	// ErrZeroFrame is a length prefix of zero: there is no message, and the peer is not
-	// speaking DNS.
-	ErrZeroFrame = errors.New("wire: zero-length frame")
-	// ErrFrameTooLong is a message longer than MaxFrame.
-	ErrFrameTooLong = errors.New("wire: message longer than 65535 bytes")
-)
 
 // ReadFrame reads one message with RFC 1035 §4.2.2 framing (TCP, DoT, the unixsock
 // socket): a 2-byte big-endian length, then that many bytes. The message is read into buf

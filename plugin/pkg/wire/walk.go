@@ -10,7 +10,7 @@ import (
 // HeaderLen is the length of the fixed DNS message header (RFC 1035 §4.1.1).
 const HeaderLen = 12
 
-// Errors returned by Walk.
+// Errors returned by Walk, SkipName and the framing helpers.
 var (
 	ErrShort   = errors.New("wire: message too short")
 	ErrName    = errors.New("wire: bad domain name")
@@ -18,6 +18,11 @@ var (
 	ErrCount   = errors.New("wire: unsupported question count")
 	ErrTrail   = errors.New("wire: trailing bytes after last record")
 	ErrOPT     = errors.New("wire: OPT record outside the additional section or repeated")
+	// ErrZeroFrame is a length prefix of zero: there is no message, and the peer is not
+	// speaking DNS.
+	ErrZeroFrame = errors.New("wire: zero-length frame")
+	// ErrFrameTooLong is a message longer than MaxFrame.
+	ErrFrameTooLong = errors.New("wire: message longer than 65535 bytes")
 )
 
 // maxNameLen is the longest domain name on the wire (RFC 1035 §3.1).
