@@ -221,21 +221,25 @@ func FindRepoRoot() (string, error) {
 // Binary is FindBinary for tests: it fails, not skips, when the binary is missing.
 func Binary(t testing.TB) string {
 	t.Helper()
-	p, err := FindBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return must[string](t)(FindBinary())
 }
 
 // RepoRoot is FindRepoRoot for tests.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := FindRepoRoot()
-	if err != nil {
-		t.Fatal(err)
+	return must[string](t)(FindRepoRoot())
+}
+
+// must returns a function that returns v, or fails t with err: must(t)(f()).
+func must[T any](t testing.TB) func(v T, err error) T {
+	t.Helper()
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	return dir
 }
 
 // Prepare allocates ports and a directory (removed when the test ends) without starting
@@ -247,11 +251,7 @@ func Prepare(t testing.TB) *CoreDNS {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	c, err := NewCoreDNS(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return must[*CoreDNS](t)(NewCoreDNS(dir))
 }
 
 // Start prepares a server and runs bin/coredns on corefile (see Run).
@@ -299,9 +299,5 @@ func (c *CoreDNS) Kill(t testing.TB) { c.Process.Kill() }
 // ServerFDs returns the number of fds the server process holds.
 func (c *CoreDNS) ServerFDs(t testing.TB) int {
 	t.Helper()
-	n, err := c.FDs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return must[int](t)(c.FDs())
 }

@@ -83,11 +83,7 @@ func (f Families) SumWhere(name string, where func(labels map[string]string) boo
 // scrape fails.
 func (c *CoreDNS) Scrape(t testing.TB) Families {
 	t.Helper()
-	fams, err := ScrapeAddr(c.Metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fams
+	return must[Families](t)(ScrapeAddr(c.Metrics))
 }
 
 // Metric returns the sum of the samples of the named metric whose labels include labels

@@ -38,11 +38,7 @@ func Addr() (string, error) {
 // FreePort is Port for tests: it fails the test when no port is free.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	p, err := Port()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return must[int](t)(Port())
 }
 
 // FreeAddr is Addr for tests.
