@@ -56,6 +56,7 @@ var cases = []Case{
 	},
 	{
 		Name:    "file/cname-in-and-out-of-zone",
+		Expect:  map[string]string{"out.example.test A": "www.other.test.\t6\tIN\tA\t192.0.2.2", "alias.example.test A": "www.example.test.\t6\tIN\tA\t192.0.2.1"},
 		Zone:    "example.test",
 		Plugins: "file {{.Dir}}/example.test.db",
 		Blocks:  otherBlocks,
@@ -64,17 +65,20 @@ var cases = []Case{
 	},
 	{
 		Name:      "rewrite/name-exact",
+		Expect:    map[string]string{"foo.example.com A": ";foo.example.com.\tIN\t A"},
 		Plugins:   "rewrite name exact foo.example.com. www.example.com.",
 		Queries:   []string{"foo.example.com A", "foo.example.com AAAA", "www.example.com A"},
 		Refreshes: 2,
 	},
 	{
 		Name:    "rewrite/name-regex-answer-auto",
+		Expect:  map[string]string{"www.rx.test A": "www.rx.test.\t6\tIN\tA"},
 		Plugins: `rewrite name regex (.*)\.rx\.test\. {1}.example.com. answer auto`,
 		Queries: []string{"www.rx.test A", "cname2-b.rx.test A"},
 	},
 	{
 		Name:    "rewrite/name-suffix-answer-auto",
+		Expect:  map[string]string{"a.sfx.test A": "a.sfx.test.\t6\tIN\tA"},
 		Plugins: "rewrite name suffix .sfx.test. .example.com. answer auto",
 		Queries: []string{"a.sfx.test A", "cname1-c.sfx.test AAAA"},
 	},
@@ -85,11 +89,13 @@ var cases = []Case{
 	},
 	{
 		Name:    "rewrite/class",
+		Expect:  map[string]string{"www.example.com A CH": "www.example.com.\t6\tIN\tA"},
 		Plugins: "rewrite class CH IN",
 		Queries: []string{"www.example.com A CH", "www.example.com A"},
 	},
 	{
 		Name:    "rewrite/ttl",
+		Expect:  map[string]string{"www.example.com A": "www.example.com.\t3\tIN\tA"},
 		Plugins: "rewrite ttl exact www.example.com. 3",
 		Queries: []string{"www.example.com A", "other.example.com A"},
 	},
@@ -100,17 +106,20 @@ var cases = []Case{
 	},
 	{
 		Name:    "rewrite/cname",
+		Expect:  map[string]string{"cname1-d.example.com A": "CNAME\twww.example.com."},
 		Plugins: "rewrite cname exact d.example.com. www.example.com.",
 		Queries: []string{"cname1-d.example.com A"},
 	},
 	{
 		Name:    "dns64/ipv6-client",
+		Expect:  map[string]string{"v4-a.example.com AAAA": "64:ff9b::"},
 		Plugins: "dns64",
 		IPv6:    true,
 		Queries: []string{"v4-a.example.com AAAA", "www.example.com AAAA", "v4-a.example.com A"},
 	},
 	{
 		Name:    "dns64/translate-all",
+		Expect:  map[string]string{"www.example.com AAAA": "64:ff9b::"},
 		Plugins: "dns64 {\n prefix 64:ff9b::/96\n translate_all\n allow_ipv4\n}",
 		Queries: []string{"www.example.com AAAA", "v4-b.example.com AAAA"},
 	},
@@ -122,11 +131,13 @@ var cases = []Case{
 	},
 	{
 		Name:    "header/flags",
+		Expect:  map[string]string{"www.example.com A": "flags: qr aa rd;"},
 		Plugins: "header {\n response set aa\n response clear ra\n}",
 		Queries: []string{"www.example.com A", "nx-b.example.com A"},
 	},
 	{
 		Name:    "minimal/authority-stripped",
+		Expect:  map[string]string{"www.example.test A": "AUTHORITY: 0, ADDITIONAL: 1"},
 		Zone:    "example.test",
 		Plugins: "minimal\nfile {{.Dir}}/example.test.db",
 		Blocks:  otherBlocks,
@@ -135,16 +146,19 @@ var cases = []Case{
 	},
 	{
 		Name:    "any/hinfo",
+		Expect:  map[string]string{"www.example.com ANY": "RFC 8482"},
 		Plugins: "any",
 		Queries: []string{"www.example.com ANY", "www.example.com A"},
 	},
 	{
 		Name:    "acl/block-filter",
+		Expect:  map[string]string{"www.example.com AAAA": "status: REFUSED"},
 		Plugins: "acl {\n block type AAAA net 127.0.0.0/8\n filter type MX\n allow\n}",
 		Queries: []string{"www.example.com A", "www.example.com AAAA", "www.example.com MX"},
 	},
 	{
 		Name:    "view/by-name",
+		Expect:  map[string]string{"v1.example.com A": "192.0.2.99"},
 		Plugins: "view special {\n expr name() matches 'v1[.]example[.]com[.]$'\n}\ntemplate IN A example.com {\n match ^.*v1[.]example[.]com[.]$\n answer \"{{\"{{\"}} .Name }} 6 IN A 192.0.2.99\"\n fallthrough\n}",
 		Blocks:  ".:{{.Port}} {\n    {{.Common}}\n    {{.Cache}}\n    {{.Forward}}\n}\n",
 		Marker:  "compose-marker-%d.v1.example.com.",
@@ -173,11 +187,13 @@ var cases = []Case{
 	},
 	{
 		Name:    "template/answer-and-upstream",
+		Expect:  map[string]string{"x.up.test A": "www.example.com.\t6\tIN\tA", "a.tmpl.test A": "192.0.2.7"},
 		Plugins: "template IN A tmpl.test {\n match ^a[.]tmpl[.]test[.]$\n answer \"{{\"{{\"}} .Name }} 6 IN A 192.0.2.7\"\n fallthrough\n}\ntemplate IN A up.test {\n answer \"{{\"{{\"}} .Name }} 6 IN CNAME www.example.com.\"\n}\ntemplate IN ANY nxt.test {\n rcode NXDOMAIN\n authority \"nxt.test. 6 IN SOA ns.nxt.test. h.nxt.test. 1 60 60 60 6\"\n}",
 		Queries: []string{"a.tmpl.test A", "x.up.test A", "b.tmpl.test A", "q.nxt.test A"},
 	},
 	{
 		Name:    "hosts/file",
+		Expect:  map[string]string{"h1.hosts.test A": "192.0.2.10", "10.2.0.192.in-addr.arpa PTR": "h1.hosts.test."},
 		Plugins: "hosts {{.Dir}}/hosts {\n ttl 6\n fallthrough\n}",
 		Files:   map[string]string{"hosts": hostsFile},
 		Queries: []string{"h1.hosts.test A", "h1.hosts.test AAAA", "h2.hosts.test AAAA", "10.2.0.192.in-addr.arpa PTR", "www.example.com A"},
@@ -188,4 +204,47 @@ var cases = []Case{
 		Shuffled: true,
 		Queries:  []string{"www.example.com A", "big-c.example.com A +repeat=3", "nx-g.example.com A", "cname1-g.example.com A"},
 	},
+}
+
+// kubernetes is the kubernetes plugin as kubeadm configures it, on the shared control plane.
+const kubernetes = `kubernetes cluster.local in-addr.arpa ip6.arpa {
+    kubeconfig {{.Kubeconfig}}
+    pods verified
+    fallthrough in-addr.arpa ip6.arpa
+    ttl 6
+}`
+
+func init() {
+	cases = append(cases,
+		Case{
+			Name:    "kubernetes/services-and-pods",
+			Expect:  map[string]string{"b.db.apps.svc.cluster.local A": "10.1.0.6", "10-1-0-7.apps.pod.cluster.local A": "10.1.0.7", "10-1-0-99.apps.pod.cluster.local A": "NXDOMAIN", "6.0.1.10.in-addr.arpa PTR": "b.db.apps.svc.cluster.local."},
+			Needs:   "kubernetes",
+			Plugins: kubernetes,
+			Queries: []string{"web.apps.svc.cluster.local A", "db.apps.svc.cluster.local A", "b.db.apps.svc.cluster.local A",
+				"_http._tcp.web.apps.svc.cluster.local SRV", "_http._tcp.db.apps.svc.cluster.local SRV", "6.0.1.10.in-addr.arpa PTR",
+				"10-1-0-7.apps.pod.cluster.local A", "10-1-0-99.apps.pod.cluster.local A", "nx.apps.svc.cluster.local A", "web.apps.svc.cluster.local AAAA"},
+		},
+		Case{
+			Name:    "kubernetes/externalname",
+			Expect:  map[string]string{"ext.apps.svc.cluster.local A": "www.example.com.\t6\tIN\tA"},
+			Needs:   "kubernetes",
+			Plugins: kubernetes,
+			Queries: []string{"ext.apps.svc.cluster.local A", "ext.apps.svc.cluster.local AAAA"},
+		},
+		Case{
+			Name:    "autopath/kubernetes",
+			Expect:  map[string]string{"www.example.com.apps.svc.cluster.local A": "www.example.com.\t6\tIN\tA", "web.apps.apps.svc.cluster.local A": "CNAME\tweb.apps.svc.cluster.local."},
+			Needs:   "kubernetes",
+			Plugins: "autopath @kubernetes\n" + kubernetes,
+			Queries: []string{"www.example.com.apps.svc.cluster.local A", "web.apps.apps.svc.cluster.local A", "web.apps.svc.cluster.local A"},
+		},
+		Case{
+			Name:     "kubeadm/kubernetes-chain",
+			Needs:    "kubernetes",
+			Plugins:  "errors\nloadbalance\nlog . \"{{.LogFmt}}\"\n" + kubernetes,
+			Shuffled: true,
+			Queries:  []string{"db.apps.svc.cluster.local A +repeat=4", "ext.apps.svc.cluster.local A", "www.example.com A", "nx.apps.svc.cluster.local A"},
+		},
+	)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,15 @@ type Case struct {
 	IPv6      bool              // clients ask over ::1 (the blocks bind it too)
 	Refreshes int               // warmcache refreshes to wait for per transport; 0: one if any answer is cacheable with TTL <= TTL, -1: none
 	Needs     string            // "kubernetes": needs the control plane
+	// Expect maps a query to text that stock cache's first reply to it over UDP must hold
+	// (in dig's format, TTLs as sent): proof that the plugin under test did its work, so
+	// that the case cannot pass by both sides doing nothing.
+	Expect map[string]string
+}
+
+// norm is what the comparisons of a phase ignore.
+func (c *Case) norm(phase int) norm {
+	return norm{ttl: phase > 1, sorted: c.Shuffled, serial: c.Needs == "kubernetes"}
 }
 
 func (c *Case) plugin() string { name, _, _ := strings.Cut(c.Name, "/"); return name }
@@ -132,11 +142,16 @@ func TestCompose(t *testing.T) {
 	summary.lines = map[string][]string{}
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
+	defer wg.Wait() // also when starting the control plane ends this goroutine
+	cluster := &clusterFixture{ready: make(chan struct{})}
 	for i := range cases {
 		c := &cases[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if c.Needs == "kubernetes" {
+				<-cluster.ready
+			}
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			// t.Run may be called from several goroutines at once; this runs the cases
@@ -153,29 +168,47 @@ func TestCompose(t *testing.T) {
 						note(c, "failed (see the test log)")
 					}
 				}()
-				runCase(t, c, up)
+				runCase(t, c, up, cluster)
 			})
 		}()
 	}
+	cluster.start(t)
 	wg.Wait()
 
-	var b strings.Builder
+	// One line per case in the test log; with COMPOSE_SUMMARY=FILE, every distinct difference
+	// of each case (the same one over several transports once) into FILE.
+	var b, all strings.Builder
+	transports := regexp.MustCompile(`^(miss|hit|refreshed) (udp|tcp|unix)\b`)
 	for _, c := range cases {
 		lines, ran := summary.lines[c.Name]
+		var head string
 		switch {
 		case !ran:
 			continue
 		case len(lines) > 0 && lines[0] == "SKIP":
-			fmt.Fprintf(&b, "SKIP %s\n", c.Name)
+			head = fmt.Sprintf("SKIP %s\n", c.Name)
 		case len(lines) == 0:
-			fmt.Fprintf(&b, "PASS %s\n", c.Name)
+			head = fmt.Sprintf("PASS %s\n", c.Name)
 		default:
-			fmt.Fprintf(&b, "FAIL %s (%d differences): %s\n", c.Name, len(lines), lines[0])
+			head = fmt.Sprintf("FAIL %s (%d differences): %s\n", c.Name, len(lines), lines[0])
+		}
+		b.WriteString(head)
+		all.WriteString(head)
+		seen := map[string]bool{}
+		for _, l := range lines {
+			if l == "SKIP" {
+				continue
+			}
+			l = transports.ReplaceAllString(l, "$1 *")
+			if !seen[l] {
+				seen[l] = true
+				fmt.Fprintf(&all, "    - %s\n", l)
+			}
 		}
 	}
 	t.Logf("composition suite, %d cases:\n%s", len(cases), b.String())
 	if p := os.Getenv("COMPOSE_SUMMARY"); p != "" {
-		os.WriteFile(p, []byte(b.String()), 0o644)
+		os.WriteFile(p, []byte(all.String()), 0o644)
 	}
 }
 
@@ -192,9 +225,13 @@ type run struct {
 
 var phaseName = [4]string{"", "miss", "hit", "refreshed"}
 
-func runCase(t *testing.T, c *Case, up *lab.Upstream) {
-	if c.Needs == "kubernetes" && !haveControlPlane() {
-		t.Skip("needs test/kit/controlplane, not in the tree yet")
+func runCase(t *testing.T, c *Case, up *lab.Upstream, cluster *clusterFixture) {
+	kubeconfig := ""
+	if c.Needs == "kubernetes" {
+		if cluster.cp == nil {
+			t.Fatal("the control plane did not start")
+		}
+		kubeconfig = cluster.cp.Kubeconfig
 	}
 	var qs []query
 	for _, s := range c.Queries {
@@ -215,7 +252,7 @@ func runCase(t *testing.T, c *Case, up *lab.Upstream) {
 
 	var runs [2]*run
 	for i := range variants {
-		p := startProc(t, c, &variants[i], up)
+		p := startProc(t, c, &variants[i], up, kubeconfig)
 		corefile, _ := os.ReadFile(p.s.Corefile)
 		runs[i] = &run{p: p, usesLog: strings.Contains(string(corefile), "cmp-udp {remote}"),
 			usesTap: strings.Contains(string(corefile), p.trs[0].tap.path)}
@@ -253,6 +290,7 @@ func runCase(t *testing.T, c *Case, up *lab.Upstream) {
 		}
 		if phase == 1 {
 			missDone = time.Now()
+			checkExpect(t, c, runs[0], qs)
 		}
 		compareReplies(t, c, phase, runs, pq)
 		compareMetrics(t, c, phase, runs)
@@ -520,7 +558,7 @@ func cachedQueries(r *run, qs []query) int {
 
 func compareReplies(t *testing.T, c *Case, phase int, runs [2]*run, qs []query) {
 	t.Helper()
-	zeroTTL := phase > 1
+	n := c.norm(phase)
 	var encoding []string // replies with the same records in other bytes
 	defer func() {
 		if len(encoding) > 0 {
@@ -535,8 +573,8 @@ func compareReplies(t *testing.T, c *Case, phase int, runs [2]*run, qs []query) 
 				if a[k] == nil || b[k] == nil {
 					continue
 				}
-				ka, ta := normMsg(a[k], zeroTTL, c.Shuffled)
-				kb, tb := normMsg(b[k], zeroTTL, c.Shuffled)
+				ka, ta := normMsg(a[k], n)
+				kb, tb := normMsg(b[k], n)
 				if ka != kb {
 					if d := lineDiff(ta, tb); d != "" {
 						fail(t, c, fmt.Sprintf("%s %s %q: reply differs: %s", phaseName[phase], tr.name, q.text, firstDiff(d)),
@@ -637,7 +675,7 @@ func compareTaps(t *testing.T, c *Case, phase int, runs [2]*run, up *lab.Upstrea
 			texts[v] = map[string]string{}
 			all := r.p.trs[i].tap.messages()
 			for _, m := range all[r.taps[phase-1][i]:r.taps[phase][i]] {
-				k, text := normTap(m, phase > 1, c.Shuffled, r.p, up)
+				k, text := normTap(m, c.norm(phase), r.p, up)
 				msgs[v] = append(msgs[v], k)
 				texts[v][k] = text
 			}
@@ -650,14 +688,14 @@ func compareTaps(t *testing.T, c *Case, phase int, runs [2]*run, up *lab.Upstrea
 			for x := range b {
 				b[x] = texts[1][b[x]]
 			}
-			fail(t, c, fmt.Sprintf("%s %s: dnstap messages differ (%d vs %d): %s", phaseName[phase], tr.name, len(msgs[0]), len(msgs[1]), firstOf(a, b)), setDiffText(runs, a, b))
+			fail(t, c, fmt.Sprintf("%s %s: dnstap messages differ (%d vs %d): %s", phaseName[phase], tr.name, len(msgs[0]), len(msgs[1]), pairedFirst(a, b)), pairedDiff(runs, a, b))
 		}
 	}
 }
 
 // normTap renders a dnstap message without its times and the ports that change from run to
 // run: the lab's port and the transport's are named, others dropped.
-func normTap(d *dnstap.Dnstap, zeroTTL, sorted bool, p *proc, up *lab.Upstream) (key, text string) {
+func normTap(d *dnstap.Dnstap, n norm, p *proc, up *lab.Upstream) (key, text string) {
 	m := d.GetMessage()
 	_, labPort, _ := strings.Cut(up.TLSAddr(), ":")
 	port := func(n uint32) string {
@@ -689,9 +727,9 @@ func normTap(d *dnstap.Dnstap, zeroTTL, sorted bool, p *proc, up *lab.Upstream) 
 		if len(b) == 0 {
 			continue
 		}
-		k, tx := normMsg(b, zeroTTL, sorted)
+		k, tx := normMsg(b, n)
 		key += "\n" + k
-		text += "\n" + strings.ReplaceAll(strings.TrimSpace(tx), "\n", "\n      ")
+		text += "\n" + tx
 	}
 	return key, text
 }
@@ -778,8 +816,81 @@ func checkRotation(t *testing.T, c *Case, runs [2]*run, qs []query) {
 	}
 }
 
-// haveControlPlane reports whether test/kit/controlplane is in the tree.
-func haveControlPlane() bool {
-	_, err := os.Stat("../kit/controlplane")
-	return err == nil
+// pairs matches the texts of a and b by their first three words (dnstap type and question)
+// and returns the pairs' line diffs, then what has no partner.
+func pairs(a, b []string) (diffs []string, onlyA, onlyB []string) {
+	head := func(s string) string {
+		f := strings.Fields(s)
+		if len(f) < 3 {
+			return s
+		}
+		return strings.Join(f[:3], " ")
+	}
+	used := make([]bool, len(b))
+	for _, x := range a {
+		found := false
+		for j, y := range b {
+			if !used[j] && head(x) == head(y) {
+				used[j], found = true, true
+				diffs = append(diffs, head(x)+":\n"+lineDiff(x, y))
+				break
+			}
+		}
+		if !found {
+			onlyA = append(onlyA, x)
+		}
+	}
+	for j, y := range b {
+		if !used[j] {
+			onlyB = append(onlyB, y)
+		}
+	}
+	return diffs, onlyA, onlyB
+}
+
+func pairedFirst(a, b []string) string {
+	diffs, onlyA, onlyB := pairs(a, b)
+	if len(diffs) > 0 {
+		h, d, _ := strings.Cut(diffs[0], "\n")
+		return fmt.Sprintf("%d differ, %d only with cache/forward, %d only with warmcache/racetls; first %s: %s", len(diffs), len(onlyA), len(onlyB), h, firstDiff(d))
+	}
+	return firstOf(onlyA, onlyB)
+}
+
+func pairedDiff(runs [2]*run, a, b []string) string {
+	diffs, onlyA, onlyB := pairs(a, b)
+	var s strings.Builder
+	fmt.Fprintf(&s, "  %s (-) vs %s (+):\n", runs[0].p.v.name, runs[1].p.v.name)
+	for _, d := range diffs {
+		fmt.Fprintf(&s, "  %s", d)
+	}
+	if len(onlyA)+len(onlyB) > 0 {
+		s.WriteString(setDiffText(runs, onlyA, onlyB))
+	}
+	return s.String()
+}
+
+// checkExpect checks the case's Expect against stock cache's first replies over UDP.
+func checkExpect(t *testing.T, c *Case, r *run, qs []query) {
+	t.Helper()
+	for q, want := range c.Expect {
+		found := false
+		for j := range qs {
+			if qs[j].text != q {
+				continue
+			}
+			found = true
+			m := new(dns.Msg)
+			if rs := r.replies[1][0][j]; len(rs) == 0 || m.Unpack(rs[0]) != nil {
+				t.Errorf("%s: %q: no reply from %s to check", c.plugin(), q, r.p.v.name)
+				continue
+			}
+			if !strings.Contains(m.String(), want) {
+				t.Errorf("%s: %q: %s's reply lacks %q: the case does not exercise the plugin\n%s", c.plugin(), q, r.p.v.name, want, m)
+			}
+		}
+		if !found {
+			t.Errorf("Expect names %q, which is not a query of the case", q)
+		}
+	}
 }

@@ -12,11 +12,12 @@ import (
 	"github.com/miekg/dns"
 )
 
-// ttlOffsets returns the offsets of the TTL fields of every record of a wire message except
-// OPT (whose TTL field carries the extended RCODE and flags), or false if it does not parse.
-func ttlOffsets(b []byte) ([]int, bool) {
+// offsets returns the offsets of the TTL fields of every record of a wire message except OPT
+// (whose TTL field carries the extended RCODE and flags), and of the serials of SOA records,
+// or false if it does not parse.
+func offsets(b []byte) (ttls, serials []int, ok bool) {
 	if len(b) < 12 {
-		return nil, false
+		return nil, nil, false
 	}
 	skipName := func(i int) int {
 		for i < len(b) {
@@ -36,30 +37,45 @@ func ttlOffsets(b []byte) ([]int, bool) {
 	i := 12
 	for range qd {
 		if i = skipName(i); i < 0 || i+4 > len(b) {
-			return nil, false
+			return nil, nil, false
 		}
 		i += 4
 	}
-	var offs []int
 	for range rrs {
 		if i = skipName(i); i < 0 || i+10 > len(b) {
-			return nil, false
+			return nil, nil, false
 		}
-		if binary.BigEndian.Uint16(b[i:]) != dns.TypeOPT {
-			offs = append(offs, i+4)
+		typ := binary.BigEndian.Uint16(b[i:])
+		if typ != dns.TypeOPT {
+			ttls = append(ttls, i+4)
 		}
-		i += 10 + int(binary.BigEndian.Uint16(b[i+8:]))
+		rdata := i + 10
+		i = rdata + int(binary.BigEndian.Uint16(b[i+8:]))
 		if i > len(b) {
-			return nil, false
+			return nil, nil, false
+		}
+		if typ == dns.TypeSOA {
+			if j := skipName(rdata); j >= 0 {
+				if j = skipName(j); j >= 0 && j+4 <= i {
+					serials = append(serials, j)
+				}
+			}
 		}
 	}
-	return offs, i == len(b)
+	return ttls, serials, i == len(b)
 }
 
-// normMsg returns a comparison key and a readable text of a wire message: the ID zeroed, the
-// TTLs zeroed when zeroTTL, and each section sorted when sorted (then the key is the text,
-// since a reordered message compresses differently). Otherwise the key is the bytes.
-func normMsg(b []byte, zeroTTL, sorted bool) (key, text string) {
+// norm says what a comparison ignores besides the message ID.
+type norm struct {
+	ttl    bool // TTLs (after the first phase)
+	sorted bool // the order of records in each section (loadbalance)
+	serial bool // SOA serials (the kubernetes plugin's follow the time of the last change)
+}
+
+// normMsg returns a comparison key and a readable text of a wire message, without what n
+// ignores. When sorted, the key is the text, since a reordered message compresses
+// differently; otherwise it is the bytes.
+func normMsg(b []byte, n norm) (key, text string) {
 	m := new(dns.Msg)
 	if err := m.Unpack(b); err != nil {
 		text = fmt.Sprintf("unparsable message (%v): %x", err, b)
@@ -68,26 +84,40 @@ func normMsg(b []byte, zeroTTL, sorted bool) (key, text string) {
 	m.Id = 0
 	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
 		for _, rr := range sec {
-			if zeroTTL && rr.Header().Rrtype != dns.TypeOPT {
+			if n.ttl && rr.Header().Rrtype != dns.TypeOPT {
 				rr.Header().Ttl = 0
 			}
+			if soa, ok := rr.(*dns.SOA); ok && n.serial {
+				soa.Serial = 0
+			}
 		}
-		if sorted {
+		if n.sorted {
 			sort.SliceStable(sec, func(i, j int) bool { return sec[i].String() < sec[j].String() })
 		}
 	}
+	if n.sorted && m.Truncated {
+		// Which records a shuffled, truncated answer keeps is chance: compare how many.
+		for i := range m.Answer {
+			m.Answer[i] = &dns.NULL{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNULL, Class: dns.ClassINET}, Data: "truncated"}
+		}
+	}
 	text = m.String()
-	if sorted {
+	if n.sorted {
 		return text, text
 	}
 	c := slices.Clone(b)
 	c[0], c[1] = 0, 0
-	offs, ok := ttlOffsets(c)
+	ttls, serials, ok := offsets(c)
 	if !ok {
 		return hex.EncodeToString(c), text
 	}
-	if zeroTTL {
-		for _, o := range offs {
+	if n.ttl {
+		for _, o := range ttls {
+			copy(c[o:o+4], []byte{0, 0, 0, 0})
+		}
+	}
+	if n.serial {
+		for _, o := range serials {
 			copy(c[o:o+4], []byte{0, 0, 0, 0})
 		}
 	}
@@ -124,12 +154,12 @@ func lineDiff(a, b string) string {
 		switch {
 		case i < len(x) && j < len(y) && x[i] == y[j]:
 			i, j = i+1, j+1
-		case j < len(y) && (i == len(x) || l[i][j+1] >= l[i+1][j]):
-			fmt.Fprintf(&out, "    + %s\n", y[j])
-			j++
-		default:
+		case i < len(x) && (j == len(y) || l[i+1][j] >= l[i][j+1]):
 			fmt.Fprintf(&out, "    - %s\n", x[i])
 			i++
+		default:
+			fmt.Fprintf(&out, "    + %s\n", y[j])
+			j++
 		}
 	}
 	return out.String()

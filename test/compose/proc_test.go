@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"text/template"
 	"time"
@@ -48,6 +49,8 @@ type proc struct {
 	trs []*transport
 }
 
+var startMu sync.Mutex
+
 // blockVars are the fields of a case's Corefile template.
 type blockVars struct {
 	Port                 int
@@ -55,15 +58,19 @@ type blockVars struct {
 	Common, LogFmt       string
 	Dnstap               string
 	Lab, CA, ServerName  string
-	Tag                  string
+	Tag, Kubeconfig      string
 	unixsock, prometheus string
 }
 
 // logFormat is CoreDNS's common log format (plugin/log) behind a tag naming the transport.
 const logFormat = `%s {remote}:{port} - {>id} \"{type} {class} {name} {proto} {size} {>do} {>bufsize}\" {rcode} {>rflags} {rsize} {duration}`
 
-func startProc(t *testing.T, c *Case, v *variant, up *lab.Upstream) *proc {
+func startProc(t *testing.T, c *Case, v *variant, up *lab.Upstream, kubeconfig string) *proc {
 	t.Helper()
+	// Cases start their servers one at a time: a port harness.FreePort hands out is free only
+	// until someone binds it, and a server binds its ports before the next one is given any.
+	startMu.Lock()
+	defer startMu.Unlock()
 	s := harness.Prepare(t)
 	if err := up.CA().WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
@@ -91,14 +98,14 @@ func startProc(t *testing.T, c *Case, v *variant, up *lab.Upstream) *proc {
 	}
 	var b strings.Builder
 	for _, tr := range p.trs {
-		b.WriteString(p.render(t, c, tr, up))
+		b.WriteString(p.render(t, c, tr, up, kubeconfig))
 	}
 	// The harness renders the Corefile as a template once more: keep braces literal.
 	s.Run(t, strings.ReplaceAll(b.String(), "{{", `{{"{{"}}`))
 	return p
 }
 
-func (p *proc) render(t *testing.T, c *Case, tr *transport, up *lab.Upstream) string {
+func (p *proc) render(t *testing.T, c *Case, tr *transport, up *lab.Upstream, kubeconfig string) string {
 	t.Helper()
 	bind := "bind 127.0.0.1"
 	if c.IPv6 {
@@ -107,7 +114,7 @@ func (p *proc) render(t *testing.T, c *Case, tr *transport, up *lab.Upstream) st
 	vars := blockVars{
 		Port: tr.port, Dir: p.s.Dir, Tag: tr.tag(),
 		LogFmt: fmt.Sprintf(logFormat, tr.tag()), Dnstap: "unix://" + tr.tap.path,
-		Lab: up.TLSAddr(), CA: p.s.CA, ServerName: up.ServerName(),
+		Lab: up.TLSAddr(), CA: p.s.CA, ServerName: up.ServerName(), Kubeconfig: kubeconfig,
 	}
 	vars.Common = bind + "\n    prometheus " + p.s.Metrics
 	vars.Cache = execTemplate(t, p.v.cache, vars)
