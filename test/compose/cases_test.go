@@ -52,7 +52,7 @@ const hostsFile = `192.0.2.10 h1.hosts.test h1
 var cases = []Case{
 	{
 		Name:    "forward/baseline",
-		Queries: []string{"www.example.com A", "WwW.ExAmPlE.CoM AAAA", "cname2-a.example.com A", "nx-a.example.com A", "nodata-a.example.com AAAA", "v4-a.example.com A +noedns", "www.example.com A +do +cd", "servfail-a.example.com A", "big-a.example.com A +noedns"},
+		Queries: []string{"www.example.com A", "WwW.ExAmPlE.CoM AAAA", "cname2-a.example.com A", "nx-a.example.com A", "nodata-a.example.com AAAA", "v4-a.example.com A +noedns", "www.example.com A +do +cd", "servfail-a.example.com A", "big-a.example.com A +noedns", "www.example.com TXT CH"},
 	},
 	{
 		Name:    "file/cname-in-and-out-of-zone",

@@ -41,7 +41,15 @@
 // string in dig's order: "NAME [TYPE] [CLASS] [+noedns] [+bufsize=N] [+do] [+cd] [+nord]
 // [+repeat=N]". Corefile text is a Go template with {{.Port}}, {{.Dir}}, {{.Cache}},
 // {{.Forward}}, {{.Common}} (bind and prometheus, for extra blocks), {{.LogFmt}} and
-// {{.Dnstap}}; the template plugin's own braces are written {{"{{"}}. Every answer should have
-// a TTL of at most TTL (6 s) so that the refresh phase has something to refresh; the suite waits
-// for one refresh per distinct cached query unless the case sets Refreshes.
+// {{.Dnstap}}, {{.Kubeconfig}}; the template plugin's own braces are written {{"{{"}}. Answers
+// should have a TTL of at most TTL (6 s) so that the refresh phase has something to refresh; the
+// suite waits for a refresh on each transport when any answer qualifies, or for Refreshes. Expect
+// names text that stock cache's first reply to a query must hold, so that a case cannot pass by
+// both sides ignoring the plugin. A case with Needs "kubernetes" runs against the control plane
+// of test/kit/controlplane, shared by all such cases (objects: see clusterFixture). Queries should
+// not use NAPTR or other types that coredns_dns_requests_total counts as "other": the markers do.
+//
+// The comparison fails on every difference; each failure names the plugin under test, the
+// phase, the transport and the query, with a line diff of the two sides. COMPOSE_SUMMARY=FILE
+// writes every distinct difference of each case into FILE.
 package compose
