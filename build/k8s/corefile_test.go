@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/miekg/dns"
@@ -47,7 +47,7 @@ func normalize(corefile string) string {
 // without an argument is dropped: that is what the production value (empty) means.
 func renderExample(t *testing.T, env map[string]string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "corefile.example"))
+	data, err := os.ReadFile(filepath.Join(kit.RepoRoot(t), "corefile.example"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestCorefilesAgree(t *testing.T) {
 
 // ports are the loopback addresses a test run of a Corefile uses instead of the production ones.
 type ports struct {
-	s             *harness.Server
+	s             *kit.CoreDNS
 	health, ready string
 	kubeAPI       string // an http:// URL on a closed port: there is no API server here
 	kubeDNS       string // the node cache's kube-dns upstream: a closed port unless a test sets it
@@ -118,15 +118,15 @@ type ports struct {
 }
 
 func newPorts(t *testing.T) *ports {
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	return &ports{
 		s: s,
-		// Not s.Health/s.Ready: harness.Run waits for /ready 200 when the Corefile holds
+		// Not s.Health/s.Ready: kit.Run waits for /ready 200 when the Corefile holds
 		// s.Ready, and the kubernetes plugin never gets ready without an API server.
-		health:  fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
-		ready:   fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
-		kubeAPI: fmt.Sprintf("http://127.0.0.1:%d", harness.FreePort(t)),
-		kubeDNS: fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t)),
+		health:  fmt.Sprintf("127.0.0.1:%d", kit.FreePort(t)),
+		ready:   fmt.Sprintf("127.0.0.1:%d", kit.FreePort(t)),
+		kubeAPI: fmt.Sprintf("http://127.0.0.1:%d", kit.FreePort(t)),
+		kubeDNS: fmt.Sprintf("127.0.0.1:%d", kit.FreePort(t)),
 		socket:  s.Sock,
 	}
 }
@@ -208,7 +208,7 @@ func TestCorefileExample(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	renderExample(t, env) // every variable is known and used
-	data, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "corefile.example"))
+	data, err := os.ReadFile(filepath.Join(kit.RepoRoot(t), "corefile.example"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 
 	"github.com/miekg/dns"
@@ -55,7 +55,7 @@ type panel struct {
 // template variables) reference.
 func loadDashboard(t *testing.T) (*dashboard, []string) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "build", "grafana", "dnscache.json"))
+	data, err := os.ReadFile(filepath.Join(kit.RepoRoot(t), "build", "grafana", "dnscache.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,9 +163,9 @@ func TestDashboardMetricsExist(t *testing.T) {
 	}
 	u1 := lab.StartTest(t, lab.Config{CA: ca})
 	u2 := lab.StartTest(t, lab.Config{CA: ca})
-	closed := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	closed := fmt.Sprintf("127.0.0.1:%d", kit.FreePort(t))
 
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ca.WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -232,10 +232,10 @@ func TestDashboardMetricsExist(t *testing.T) {
 	}
 }
 
-// waitListening waits for CoreDNS's startup banner. harness.Run returns once /ready answers
+// waitListening waits for CoreDNS's startup banner. kit.Run returns once /ready answers
 // 200, but CoreDNS runs OnStartup hooks (the ready listener among them) before it opens the
 // DNS listeners, so a query sent at once may find the port closed.
-func waitListening(t *testing.T, s *harness.Server) {
+func waitListening(t *testing.T, s *kit.CoreDNS) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(s.Log(), "CoreDNS-"); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 )
@@ -84,7 +84,7 @@ var builderPackages = map[string]string{"/bin/busybox": "busybox-static"}
 // tests, as for bin/coredns); the files the manifests use (the binary, the shim, busybox) are
 // where the image puts them.
 func TestDockerfile(t *testing.T) {
-	root := harness.RepoRoot(t)
+	root := kit.RepoRoot(t)
 	data, err := os.ReadFile(filepath.Join(root, "build", "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -12,7 +12,7 @@ import (
 // Debian's unbound serving DoT with the lab CA, queried by kdig over UDP and TCP. unbound
 // resolves through a lab upstream, so no internet is needed.
 func TestStockForwardToUnboundDoT(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ca, err := lab.NewCA()
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +24,7 @@ func TestStockForwardToUnboundDoT(t *testing.T) {
 	defer up.Close()
 	ub := lab.StartUnbound(t, lab.UnboundConfig{CA: ca, Upstream: up})
 
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ca.WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -19,7 +19,7 @@ import (
 // preloadLib returns the built shim; it fails (not skips) when it is missing.
 func preloadLib(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join(harness.RepoRoot(t), "preload", "build", "libnss_dnscache.so.2")
+	p := filepath.Join(kit.RepoRoot(t), "preload", "build", "libnss_dnscache.so.2")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("shim: %v (run `make build`)", err)
 	}
@@ -28,10 +28,10 @@ func preloadLib(t *testing.T) string {
 
 // startShimServer runs bin/coredns with unixsock and warmcache in front of a
 // lab upstream over UDP, and returns the server and the lab.
-func startShimServer(t *testing.T) (*harness.Server, *lab.Upstream) {
+func startShimServer(t *testing.T) (*kit.CoreDNS, *lab.Upstream) {
 	t.Helper()
 	u := lab.StartTest(t, lab.Config{TTL: 300})
-	s := harness.Start(t, fmt.Sprintf(`.:{{.Port}} {
+	s := kit.Start(t, fmt.Sprintf(`.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
     unixsock {{.Sock}}
@@ -46,7 +46,7 @@ func startShimServer(t *testing.T) (*harness.Server, *lab.Upstream) {
 // shimCmd runs a program with the shim preloaded against s's socket.  The
 // names used end in a dot, so the host's resolv.conf search list and its
 // (unreachable here) nameserver play no part.
-func shimCmd(t *testing.T, s *harness.Server, lib string, name string, args ...string) string {
+func shimCmd(t *testing.T, s *kit.CoreDNS, lib string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), "LD_PRELOAD="+lib, "DNSCACHE_SOCKET="+s.Sock, "DNSCACHE_TIMEOUT_MS=2000")
@@ -114,7 +114,7 @@ print(sorted({a[4][0] for a in socket.getaddrinfo(n, 80)}))`, "cname2-py.example
 
 	// ERANGE: gethostbyname_r with an 8-byte buffer, grown by the caller.
 	bin := filepath.Join(t.TempDir(), "erange")
-	src := filepath.Join(harness.RepoRoot(t), "preload", "test", "erange.c")
+	src := filepath.Join(kit.RepoRoot(t), "preload", "test", "erange.c")
 	if out, err := exec.Command("cc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
 		t.Fatalf("cc: %v\n%s", err, out)
 	}

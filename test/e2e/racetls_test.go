@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -32,7 +32,7 @@ func labLatency(d time.Duration) lab.Latency { return lab.Latency{Dist: lab.Fixe
 
 // askAll sends n A queries for <i>.<zone> over UDP, ten at a time, and
 // returns how many did not come back NOERROR with an answer.
-func askAll(t *testing.T, s *harness.Server, zone string, n int) (failed int) {
+func askAll(t *testing.T, s *kit.CoreDNS, zone string, n int) (failed int) {
 	t.Helper()
 	var mu sync.Mutex
 	sem := make(chan struct{}, 10)
@@ -63,14 +63,14 @@ func askAll(t *testing.T, s *harness.Server, zone string, n int) (failed int) {
 // 50 ms; kdig gets answers, the 5 ms upstream wins, and /metrics shows every
 // racetls metric.
 func TestRacetlsLabDoT(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ca, err := lab.NewCA()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ups := startLabs(t, ca, lab.Config{Latency: labLatency(5 * time.Millisecond)},
 		lab.Config{Latency: labLatency(20 * time.Millisecond)}, lab.Config{Latency: labLatency(50 * time.Millisecond)})
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ca.WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -112,11 +112,11 @@ func TestRacetlsLabDoT(t *testing.T) {
 	}
 	wins := [3]float64{}
 	for i, u := range ups {
-		wins[i] = harness.Sum(fams, "coredns_racetls_wins_total", to(u))
-		if q := harness.Sum(fams, "coredns_racetls_queries_total", to(u)); q < 102 {
+		wins[i] = kit.Sum(fams, "coredns_racetls_wins_total", to(u))
+		if q := kit.Sum(fams, "coredns_racetls_queries_total", to(u)); q < 102 {
 			t.Errorf("upstream %d: queries_total %v, want >= 102 (race all)", i, q)
 		}
-		if c := harness.Sum(fams, "coredns_racetls_conns", to(u)); c < 2 || c > 4 {
+		if c := kit.Sum(fams, "coredns_racetls_conns", to(u)); c < 2 || c > 4 {
 			t.Errorf("upstream %d: conns %v", i, c)
 		}
 		if st := u.Stats(); st.Conns > 4 {
@@ -126,10 +126,10 @@ func TestRacetlsLabDoT(t *testing.T) {
 	if wins[0] <= wins[1]+wins[2] {
 		t.Errorf("wins 5/20/50 ms = %v, want most for the 5 ms upstream", wins)
 	}
-	if late := harness.Sum(fams, "coredns_racetls_late_replies_total", to(ups[2])); late == 0 {
+	if late := kit.Sum(fams, "coredns_racetls_late_replies_total", to(ups[2])); late == 0 {
 		t.Error("no late replies counted for the 50 ms upstream")
 	}
-	if d := harness.Sum(fams, "coredns_racetls_reply_duration_seconds", to(ups[2])); d < 102 {
+	if d := kit.Sum(fams, "coredns_racetls_reply_duration_seconds", to(ups[2])); d < 102 {
 		t.Errorf("reply_duration_seconds count %v for the 50 ms upstream: losers' replies must count", d)
 	}
 	time.Sleep(600 * time.Millisecond)
@@ -158,7 +158,7 @@ func TestRacetlsFaults(t *testing.T) {
 		"down":      {},
 	}
 	faulty := map[string]*lab.Upstream{}
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ca.WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestRacetlsFaults(t *testing.T) {
 // with edns-tcp-keepalive (RFC 7828); racetls keeps its connections open
 // across idle time with probes.
 func TestRacetlsUnbound(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ca, err := lab.NewCA()
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestRacetlsUnbound(t *testing.T) {
 	up := startLabs(t, ca, lab.Config{})[0]
 	ub := lab.StartUnbound(t, lab.UnboundConfig{CA: ca, Upstream: up,
 		Extra: "\tedns-tcp-keepalive: yes\n\tedns-tcp-keepalive-timeout: 1500\n\ttcp-idle-timeout: 1500\n"})
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ca.WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 
 	"github.com/miekg/dns"
@@ -32,7 +32,7 @@ const systemCorefile = `.:{{.Port}} {
 // client is a hit for a socket client and the reverse; log and prometheus, placed before
 // warmcache, see the right rcode for raw hits; the racetls stats table reaches the log.
 func TestSystemSharedChain(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	ca, err := lab.NewCA()
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestSystemSharedChain(t *testing.T) {
 		ups = append(ups, u)
 		tos = append(tos, "tls://"+u.TLSAddr())
 	}
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := ca.WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 
 	"github.com/miekg/dns"
@@ -17,7 +17,7 @@ import (
 // SIGUSR1 handler drops every event hook before it reloads, so this fails if unixsock relied
 // on a hook registered once at init to start serving a path that a reload adds.
 func TestUnixsockNewPathOnSIGUSR1(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	up := lab.StartTest(t, lab.Config{})
 	const corefile = `.:{{.Port}} {
     bind 127.0.0.1
@@ -26,7 +26,7 @@ func TestUnixsockNewPathOnSIGUSR1(t *testing.T) {
     forward . %s
 }
 `
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	first, second := s.Sock, filepath.Join(s.Dir, "second.sock")
 	s.Run(t, fmt.Sprintf(corefile, first, up.UDPAddr()))
 	if r := unixsockAskTimeout(t, first); r == nil {

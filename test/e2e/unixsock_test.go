@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 
 	"github.com/miekg/dns"
@@ -40,9 +40,9 @@ const unixsockCorefile = `.:{{.Port}} {
 // the client's pid and uid, the metrics count them, a SIGUSR1 reload under a client loop loses
 // no query and keeps the same socket, and SIGTERM removes the socket file.
 func TestUnixsock(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	up := lab.StartTest(t, lab.Config{})
-	s := harness.Start(t, fmt.Sprintf(unixsockCorefile, "0666", "before", up.UDPAddr()))
+	s := kit.Start(t, fmt.Sprintf(unixsockCorefile, "0666", "before", up.UDPAddr()))
 	server := map[string]string{"server": "unix://" + s.Sock}
 
 	fi, err := os.Lstat(s.Sock)

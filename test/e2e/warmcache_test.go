@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 
 	"github.com/miekg/dns"
@@ -16,14 +16,14 @@ import (
 // after its first query while the upstream sees about one query per TTL; a name asked once
 // is pruned after it expires.
 func TestWarmcachePrefetch(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	up, err := lab.Start(lab.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer up.Close()
 	// The lab's TCP port differs from its UDP port; prefer_udp keeps forward on UDP.
-	s := harness.Start(t, `.:{{.Port}} {
+	s := kit.Start(t, `.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
     warmcache
