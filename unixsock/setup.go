@@ -27,7 +27,8 @@ func registerHook() {
 // maxPathLen is the room in sockaddr_un.sun_path (108 bytes on Linux) minus the NUL.
 const maxPathLen = 107
 
-// pathsKey keys the instance storage that holds the socket paths of one Corefile.
+// pathsKey keys the instance storage that maps the socket paths of one Corefile to the
+// instance of the first server block that names each.
 type pathsKey struct{}
 
 func setup(c *caddy.Controller) error {
@@ -37,16 +38,27 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(name, err)
 	}
 
-	// Two blocks of one Corefile on the same path would take the socket from each other.
-	paths, _ := c.Get(pathsKey{}).(map[string]bool)
+	// Several blocks may name one path: the socket then routes between them as a port routes
+	// between the blocks on it (zones, then views, in Corefile order). The first block's
+	// instance serves the socket; a later block adds its configs to it, and has a pass-through
+	// instance in its own chain, which publishes the peer metadata there.
+	paths, _ := c.Get(pathsKey{}).(map[string]*Unixsock)
 	if paths == nil {
-		paths = map[string]bool{}
+		paths = map[string]*Unixsock{}
 		c.Set(pathsKey{}, paths)
 	}
-	if paths[u.path] {
-		return plugin.Error(name, fmt.Errorf("socket %s is used by another server block", u.path))
+	if first := paths[u.path]; first != nil {
+		if u.optsSet && u.opts != first.opts {
+			return plugin.Error(name, c.Errf("socket %s: options differ from the first server block that names it (give them there only)", u.path))
+		}
+		first.configs = append(first.configs, blockConfigs(c)...)
+		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+			u.Next = next
+			return u
+		})
+		return nil
 	}
-	paths[u.path] = true
+	paths[u.path] = u
 
 	u.configs = blockConfigs(c)
 
@@ -101,6 +113,7 @@ func parse(c *caddy.Controller) (*Unixsock, error) {
 			if err := parseOption(c, &u.opts); err != nil {
 				return nil, err
 			}
+			u.optsSet = true
 		}
 	}
 	if u == nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"go.uber.org/goleak"
 )
 
@@ -72,15 +73,28 @@ func TestParse(t *testing.T) {
 
 func TestSetup(t *testing.T) {
 	c := caddy.NewTestController("dns", `unixsock /run/a.sock`)
+	c.ServerBlockKeys = []string{"."}
 	if err := setup(c); err != nil {
 		t.Fatal(err)
 	}
-	// A second block of the same Corefile on the same path.
+	// A second block of the same Corefile on the same path joins the first: the socket routes
+	// between both blocks' configs. Different options there are an error.
+	first := c.Get(pathsKey{}).(map[string]*Unixsock)["/run/a.sock"]
 	c2 := caddy.NewTestController("dns", `unixsock /run/a.sock`)
 	c2.ServerBlockIndex = 1
+	c2.ServerBlockKeys = []string{"example.org."}
 	c2.Set(pathsKey{}, c.Get(pathsKey{}))
-	if err := setup(c2); err == nil || !strings.Contains(err.Error(), "used by another server block") {
-		t.Fatalf("want duplicate path error, got %v", err)
+	if err := setup(c2); err != nil {
+		t.Fatalf("second block on the same path: %v", err)
+	}
+	if len(first.configs) != 2 || first.configs[1] != dnsserver.GetConfig(c2) {
+		t.Fatalf("the first block's instance has %d configs, want its own and the second block's", len(first.configs))
+	}
+	c3 := caddy.NewTestController("dns", "unixsock /run/a.sock {\nmode 0600\n}")
+	c3.ServerBlockIndex = 2
+	c3.Set(pathsKey{}, c.Get(pathsKey{}))
+	if err := setup(c3); err == nil || !strings.Contains(err.Error(), "options differ") {
+		t.Fatalf("want an options error, got %v", err)
 	}
 	if err := setup(caddy.NewTestController("dns", "unixsock /x {\nnope\n}")); err == nil || !strings.HasPrefix(err.Error(), "plugin/unixsock: ") {
 		t.Fatalf("want a plugin.Error, got %v", err)

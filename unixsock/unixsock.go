@@ -32,14 +32,17 @@ const (
 
 // Unixsock is the plugin of one server block. It is a listener, not a filter: its ServeDNS only
 // calls Next. Queries that arrive on the socket enter the block through a dnsserver.Server built
-// from the block's configs, so they see the whole chain, zone routing and panic recovery.
+// from the configs of every block that names the path, so they see the whole chain, zone and
+// view routing between those blocks, and panic recovery. In a later block that names a path
+// already named, the instance is only a pass-through and a metadata provider.
 type Unixsock struct {
 	Next plugin.Handler
 
-	path string
-	opts options
+	path    string
+	opts    options
+	optsSet bool // the directive had an options block
 
-	configs []*dnsserver.Config // the block's configs, one per key
+	configs []*dnsserver.Config // the configs of the blocks that name the path, one per key
 	srv     *dnsserver.Server   // built on startup from configs
 	addr    string              // "unix://" + path: the server label
 	gate    *gate               // queries in srv's chain

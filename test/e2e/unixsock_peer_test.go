@@ -289,8 +289,8 @@ func TestUnixsockPeerACL(t *testing.T) {
 	s.Stop(t)
 }
 
-// peerViewCorefile: the first block, which holds the socket, is selected for TCP clients on
-// loopback, the second for the rest (UDP, and fall.test. over TCP).
+// peerViewCorefile: both blocks of the address name the socket. The first is selected for TCP
+// clients on loopback (but for fall.test.), the second for the rest: UDP clients, and fall.test.
 const peerViewCorefile = `.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
@@ -299,14 +299,16 @@ const peerViewCorefile = `.:{{.Port}} {
         expr incidr(client_ip(), '127.0.0.0/8') && proto() == 'tcp' && name() != 'fall.test.'
     }
     metadata
-    log . "{remote} {proto} {name} view={/view/name}"
+    log . "{remote} {proto} {name} view={/view/name} pid={/unixsock/pid}"
     hosts {
         192.0.2.1 v.test
     }
 }
 .:{{.Port}} {
     bind 127.0.0.1
-    log . "{remote} {proto} {name} view=other"
+    unixsock {{.Sock}}
+    metadata
+    log . "{remote} {proto} {name} view=other pid={/unixsock/pid}"
     hosts {
         192.0.2.2 v.test fall.test
     }
@@ -327,13 +329,21 @@ func TestUnixsockPeerView(t *testing.T) {
 	if r := s.Exchange(t, peerQuery("v.test.", 0), "udp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
 		t.Errorf("UDP: %v, want the other block's 192.0.2.2", r)
 	}
-	// The socket serves its own block only: where the view does not match, a TCP client falls
-	// through to the next block of the address, a socket client is refused (README, Bugs).
-	peerExchange(t, c, peerQuery("fall.test.", 0), dns.RcodeRefused)
+	// Where the view does not match, socket and TCP clients fall through to the next block.
+	if r := peerExchange(t, c, peerQuery("fall.test.", 0), dns.RcodeSuccess); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
+		t.Errorf("socket fall.test.: %v, want the other block's 192.0.2.2", r)
+	}
 	if r := s.Exchange(t, peerQuery("fall.test.", 0), "tcp"); len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.2" {
 		t.Errorf("TCP fall.test.: %v, want the other block's 192.0.2.2", r)
 	}
-	unixsockEventually(t, func() bool { return strings.Contains(s.Log(), "127.0.0.1 tcp v.test. view=sock") }, "view log line\n%s", s.Log)
+	for _, want := range []string{
+		fmt.Sprintf("127.0.0.1 tcp v.test. view=sock pid=%d", os.Getpid()),
+		fmt.Sprintf("127.0.0.1 tcp fall.test. view=other pid=%d", os.Getpid()),
+		"127.0.0.1 tcp fall.test. view=other pid=-",
+		"127.0.0.1 udp v.test. view=other pid=-",
+	} {
+		unixsockEventually(t, func() bool { return strings.Contains(s.Log(), want) }, "log line %q\n%s", want, s.Log)
+	}
 	if got := peerMetric(t, s, "coredns_dns_requests_total", map[string]string{"server": "unix://" + s.Sock, "view": "sock", "proto": "tcp"}, 1); got != 1 {
 		t.Errorf("coredns_dns_requests_total{server=unix://..., view=sock} = %v, want 1", got)
 	}
