@@ -71,6 +71,16 @@ var cases = []Case{
 		Refreshes: 2,
 	},
 	{
+		// Issue 11, seen 1: the reply must carry the client's question, not the rewritten one.
+		Name:    "rewrite/name-exact-file",
+		Expect:  map[string]string{"foo.example.test A": ";foo.example.test.\tIN\t A"},
+		Zone:    "example.test",
+		Plugins: "rewrite name exact foo.example.test. www.example.test.\nfile {{.Dir}}/example.test.db",
+		Blocks:  otherBlocks,
+		Files:   zoneFiles,
+		Queries: []string{"foo.example.test A", "foo.example.test AAAA"},
+	},
+	{
 		Name:    "rewrite/name-regex-answer-auto",
 		Expect:  map[string]string{"www.rx.test A": "www.rx.test.\t6\tIN\tA"},
 		Plugins: `rewrite name regex (.*)\.rx\.test\. {1}.example.com. answer auto`,
