@@ -112,6 +112,12 @@ func (h *httpsSession) exchange(ctx context.Context, m []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer resp.Body.Close()
+	return dohReply(resp, id)
+}
+
+// dohReply reads the DoH response resp to the query with ID id: status 200, the DoH media
+// type and a body that fits a DNS message, returned with the ID restored.
+func dohReply(resp *http.Response, id uint16) ([]byte, error) {
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return nil, &queryError{kind: kindHTTP, err: fmt.Errorf("DoH: HTTP status %d", resp.StatusCode)}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
@@ -97,13 +98,22 @@ func (q *quicSession) exchange(ctx context.Context, m []byte) ([]byte, error) {
 	}
 	// RFC 9250 §4.2: the client indicates the end of its query with a STREAM FIN.
 	st.Close()
+	r, err := doqReply(st, id)
+	if errors.Is(err, errDoQID) {
+		// RFC 9250 §4.2.1: a non-zero ID is a protocol error.
+		st.CancelRead(quic.StreamErrorCode(doqProtocolError))
+	}
+	return r, err
+}
+
+// doqReply reads the reply from a DoQ stream: one 2-byte framed message with ID 0,
+// returned with the query's ID id.
+func doqReply(st io.Reader, id uint16) ([]byte, error) {
 	r, err := wire.ReadFrame(st, nil)
 	if err != nil {
 		return nil, doqErr(err)
 	}
 	if len(r) < headerLen || binary.BigEndian.Uint16(r) != 0 {
-		// RFC 9250 §4.2.1: a non-zero ID is a protocol error.
-		st.CancelRead(quic.StreamErrorCode(doqProtocolError))
 		return nil, &queryError{kind: kindGarbage, err: errDoQID}
 	}
 	binary.BigEndian.PutUint16(r, id)
