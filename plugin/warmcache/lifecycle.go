@@ -115,6 +115,7 @@ func (c *WarmCache) onShutdown() error {
 	}
 	registry.Unlock()
 
+	c.handDoor()
 	c.shutdown()
 	for _, n := range next {
 		n.adopt(c) // what c learnt while the new instance started
@@ -128,6 +129,7 @@ func (c *WarmCache) onShutdown() error {
 
 // onRestartFailed forgets the caches of the instance that failed to start.
 func (c *WarmCache) onRestartFailed() error {
+	forgetDoors()
 	registry.Lock()
 	defer registry.Unlock()
 	for id, s := range registry.m {

@@ -3,6 +3,7 @@ package warmcache
 import (
 	"bytes"
 	"context"
+	"strings"
 	"sync"
 
 	"github.com/coredns/caddy"
@@ -76,11 +77,11 @@ func (o *origins) context(i uint32) context.Context {
 	return metadata.ContextWithMetadata(down(ctx))
 }
 
-// remember records ctx as e's origin if e has none.
-func (c *WarmCache) remember(ctx context.Context, e *entry) {
-	if e.origin.Load() == 0 {
+// remember records ctx as the origin of the entry r names, whose origin is cur, if it has none.
+func (c *WarmCache) remember(ctx context.Context, r ref, cur uint32) {
+	if cur == 0 {
 		if i := c.origins.of(ctx); i > 0 {
-			e.origin.Store(i)
+			c.store.with(r, func(rec *record) { rec.origin.CompareAndSwap(0, i) })
 		}
 	}
 }
@@ -106,7 +107,8 @@ func init() {
 		pending := verdicts.pending
 		verdicts.pending = nil
 		verdicts.Unlock()
-		foreign := true
+		foreign, known := true, false
+		var cbs []caddyBlock
 		if in := inst.Caddyfile(); in != nil {
 			if blocks, err := caddyfile.Parse(in.Path(), bytes.NewReader(in.Body()), dnsserver.Directives); err == nil {
 				dirs := make([][]string, len(blocks))
@@ -114,11 +116,17 @@ func init() {
 					for d := range b.Tokens {
 						dirs[i] = append(dirs[i], d)
 					}
+					cbs = append(cbs, caddyBlock{keys: b.Keys, dirs: dirs[i]})
 				}
-				foreign = foreignReentry(dirs)
+				foreign, known = foreignReentry(dirs), true
 			}
 		}
 		for _, c := range pending {
+			shared := "the Corefile could not be read"
+			if known {
+				shared = sharedAddress(c, cbs)
+			}
+			c.openDoor(shared)
 			c.decide(foreign)
 		}
 		return nil
@@ -140,4 +148,9 @@ func (c *WarmCache) decide(foreign bool) {
 	}
 	c.mode.Store(uint32(mode))
 	log.Info(describe(c.keys, mode, why))
+	if c.fd.door != nil {
+		log.Infof("Front door of %s: on, %d UDP sockets on %s", strings.Join(c.keys, " "), sockets(), c.fd.addrs[0])
+	} else {
+		log.Infof("Front door of %s: off (%s)", strings.Join(c.keys, " "), c.fd.why)
+	}
 }

@@ -22,11 +22,12 @@ func setup(c *caddy.Controller) error {
 	wc.id, wc.inst = identity(c), instanceOf(c)
 	wc.keys = c.ServerBlockKeys
 	cfg := dnsserver.GetConfig(c)
+	cfgs := blockConfigs(c)
 	c.OnStartup(func() error {
 		// The block's chain is built by now (caddy makes the servers before OnStartup).
 		wc.blockMode, wc.blockWhy = blockMode(cfg, wc.Name())
 		wc.await()
-		return nil
+		return wc.prepareDoor(cfgs)
 	})
 	c.OnStartup(wc.onStartup)
 	c.OnRestartFailed(wc.onRestartFailed)
@@ -37,6 +38,17 @@ func setup(c *caddy.Controller) error {
 		return wc
 	})
 	return nil
+}
+
+// blockConfigs returns the configs of every key of the current server block.
+func blockConfigs(c *caddy.Controller) []*dnsserver.Config {
+	cfgs := make([]*dnsserver.Config, 0, len(c.ServerBlockKeys))
+	for i := range c.ServerBlockKeys {
+		cc := *c
+		cc.ServerBlockKeyIndex = i
+		cfgs = append(cfgs, dnsserver.GetConfig(&cc))
+	}
+	return cfgs
 }
 
 func parse(c *caddy.Controller) (*WarmCache, error) {
@@ -208,6 +220,12 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 			return argErr(c, opt)
 		}
 		wc.flushOnReload = true
+	case "front_door":
+		// front_door on|off: hits answered where UDP datagrams arrive (DESIGN §6.3).
+		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+			return c.Errf("front_door needs on or off, got %v", args)
+		}
+		wc.fd.on = args[0] == "on"
 	case "shards":
 		// shards N (a power of two)
 		if len(args) != 1 {

@@ -60,6 +60,7 @@ type WarmCache struct {
 	blockMode rawMode
 	blockWhy  string
 	keys      []string // the server block's keys, for the log
+	fd        frontDoor
 
 	sem     chan struct{}
 	wg      sync.WaitGroup // refreshes in flight
@@ -98,6 +99,7 @@ func New() *WarmCache {
 		refreshPS:  500,
 		staleWait:  1800 * time.Millisecond, // RFC 8767 §5: client response timer
 		now:        time.Now,
+		fd:         frontDoor{on: true},
 	}
 	c.init()
 	return c
@@ -125,26 +127,37 @@ func (c *WarmCache) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	do := opt != nil && opt.Do()
 	cd := r.CheckingDisabled
 	h := hashKey(q.Name, q.Qtype, q.Qclass, do, cd)
-	now := c.now().UnixNano()
 	m := c.metrics.get(metrics.WithServer(ctx))
 
-	e := c.store.get(h)
-	if e != nil && e.matches(q.Name, q.Qtype, q.Qclass, do, cd) {
-		rem := e.remaining(now)
-		if rem > 0 {
-			e.hit(now)
-			c.remember(ctx, e)
-			m.hits.Inc()
-			c.write(ctx, w, r, opt, e, uint32(rem)) // #nosec G115 -- 0 < rem <= ttl
+	p := probe{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, do: do, cd: cd, now: c.now().UnixNano(),
+		raw: c.rawModeFor(ctx), keepMsg: true, staleFor: int64(c.staleUpTo / time.Second)}
+	var rt replyTo
+	if p.raw != rawNever {
+		rt = newReplyTo(r, opt)
+		p.rt, p.limit = &rt, sizeLimit(w, opt)
+	}
+	buf := c.store.lookup(h, &p, nil)
+	switch {
+	case p.found && p.rem > 0:
+		c.remember(ctx, p.ref, p.origin)
+		m.hits.Inc()
+		if p.rendered {
+			w.Write(buf)
 			return dns.RcodeSuccess, nil
 		}
-		if c.servesStale(e, rem) {
-			e.hit(now)
-			return c.serveStale(ctx, w, r, opt, e, m)
+		if res, err := replyMsg(buf, p.ad, r, opt, uint32(p.rem)); err == nil { // #nosec G115 -- 0 < rem <= ttl
+			w.WriteMsg(res)
 		}
+		return dns.RcodeSuccess, nil
+	case p.stale != nil:
+		return c.serveStale(ctx, w, r, opt, p.stale, m)
 	}
 	m.misses.Inc()
-	return c.miss(ctx, w, r, opt, h, m, e)
+	var hits int64
+	if p.found {
+		hits = p.hits
+	}
+	return c.miss(ctx, w, r, opt, h, m, hits)
 }
 
 func (c *WarmCache) inZones(name string) bool {
@@ -154,7 +167,8 @@ func (c *WarmCache) inZones(name string) bool {
 	return plugin.Zones(c.Zones).Matches(name) != ""
 }
 
-// servesStale reports whether an entry rem seconds past its TTL may be served stale.
-func (c *WarmCache) servesStale(e *entry, rem int64) bool {
-	return c.staleUpTo > 0 && e.class != classFailure && -rem < int64(c.staleUpTo/time.Second)
+// servesStale reports whether an entry of class cl rem seconds past its TTL may be served
+// stale.
+func (c *WarmCache) servesStale(cl class, rem int64) bool {
+	return c.staleUpTo > 0 && cl != classFailure && -rem < int64(c.staleUpTo/time.Second)
 }
