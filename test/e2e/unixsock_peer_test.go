@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -443,8 +442,7 @@ func peerSocat(t *testing.T, sock string, q *dns.Msg, uid, gid int) int {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("socat", "-t", "5", "STDIO", "UNIX-CONNECT:"+sock)
-	cmd.Stdin = bytes.NewReader(binary.BigEndian.AppendUint16(nil, uint16(len(b))))
-	cmd.Stdin = io.MultiReader(cmd.Stdin, bytes.NewReader(b))
+	cmd.Stdin = bytes.NewReader(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...))
 	if uid != os.Geteuid() {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	}
