@@ -27,7 +27,17 @@ import (
 // within what this test understands.
 type kustomization struct {
 	metav1.TypeMeta `json:",inline"`
-	Resources       []string `json:"resources"`
+	Resources       []string    `json:"resources"`
+	Images          []kustImage `json:"images"`
+}
+
+// kustImage is one entry of a kustomization's images: every container image named Name is
+// replaced by NewName:NewTag (or NewName@Digest).
+type kustImage struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName"`
+	NewTag  string `json:"newTag"`
+	Digest  string `json:"digest"`
 }
 
 // newObject returns an empty typed object for apiVersion and kind, or an error for a kind

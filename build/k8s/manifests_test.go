@@ -4,6 +4,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/dnscache/dnscache/test/kit/controlplane"
 )
 
 // The install units under build/k8s.
@@ -523,4 +526,80 @@ func portKey(port int32, proto corev1.Protocol) string {
 		proto = corev1.ProtocolTCP
 	}
 	return strconv.Itoa(int(port)) + "/" + string(proto)
+}
+
+// TestKustomizationImages checks each kustomization's images stanza: one entry for every image
+// its containers run, which maps the image to itself (so `kubectl apply -k` installs what the
+// files say), and which changes every container when edited: kubectl's own kustomize (no
+// separate binary) renders a copy of the unit with another tag.
+func TestKustomizationImages(t *testing.T) {
+	_, kubectl := controlplane.Binaries(t)
+	for _, dir := range bundles {
+		objs, err := decodeFile(filepath.Join(dir, "kustomization.yaml"), dir+"/kustomization.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := objs[0].Obj.(*kustomization)
+		b := loadBundle(t, dir)
+		var specs []*corev1.PodSpec
+		for _, d := range all[*appsv1.Deployment](b) {
+			specs = append(specs, &d.Spec.Template.Spec)
+		}
+		for _, d := range all[*appsv1.DaemonSet](b) {
+			specs = append(specs, &d.Spec.Template.Spec)
+		}
+		names := map[string]bool{}
+		for _, s := range specs {
+			for _, c := range append(slices.Clone(s.InitContainers), s.Containers...) {
+				name, _, _ := strings.Cut(c.Image, ":")
+				names[name] = true
+				i := slices.IndexFunc(k.Images, func(im kustImage) bool { return im.Name == name })
+				if i < 0 {
+					t.Errorf("%s: no images entry for %s", dir, name)
+					continue
+				}
+				if im := k.Images[i]; im.NewName+":"+im.NewTag != c.Image || im.Digest != "" {
+					t.Errorf("%s: images entry %+v does not map to %s", dir, im, c.Image)
+				}
+			}
+		}
+		if len(k.Images) != len(names) {
+			t.Errorf("%s: %d images entries for %d images", dir, len(k.Images), len(names))
+		}
+
+		// Edit the copy's newTag and render it.
+		tmp := t.TempDir()
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Name() == "kustomization.yaml" {
+				data = []byte(strings.ReplaceAll(string(data), "    newTag: ", "    newTag: edited-"))
+			}
+			if err := os.WriteFile(filepath.Join(tmp, e.Name()), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		out, err := exec.Command(kubectl, "kustomize", tmp).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, out)
+		}
+		n := 0
+		for _, line := range strings.Split(string(out), "\n") {
+			if img, ok := strings.CutPrefix(strings.TrimSpace(line), "image: "); ok {
+				n++
+				if _, tag, _ := strings.Cut(img, ":"); !strings.HasPrefix(tag, "edited-") {
+					t.Errorf("%s: the edited images stanza left %s", dir, img)
+				}
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s: kubectl kustomize rendered no image", dir)
+		}
+	}
 }
