@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -85,7 +86,7 @@ func failRank(rc int) int {
 // its upstream, or the best failure reply when nothing won before the deadline.
 // Metrics count under server, the request's server label.
 func (rt *RaceTLS) resolve(ctx context.Context, state request.Request, server string) (*dns.Msg, *upstream, error) {
-	r := state.Req
+	r := withoutHopByHop(state.Req)
 	// Packed once; every upstream gets a copy with its connection's ID.
 	q, err := r.Pack()
 	if err != nil {
@@ -251,3 +252,19 @@ func (rt *RaceTLS) escalation(order []*upstream) time.Duration {
 }
 
 const minEscalation = 50 * time.Millisecond
+
+// withoutHopByHop returns r, or a copy of it without the EDNS options that concern the
+// client's own connection: edns-tcp-keepalive (RFC 7828 §3.2.1) is hop by hop, and DoQ
+// forbids it outright (RFC 9250 §5.5.2). r itself is never changed: other plugins hold it.
+func withoutHopByHop(r *dns.Msg) *dns.Msg {
+	o := r.IsEdns0()
+	if o == nil || !slices.ContainsFunc(o.Option, isKeepalive) {
+		return r
+	}
+	r = r.Copy()
+	o = r.IsEdns0()
+	o.Option = slices.DeleteFunc(o.Option, isKeepalive)
+	return r
+}
+
+func isKeepalive(e dns.EDNS0) bool { return e.Option() == dns.EDNS0TCPKEEPALIVE }

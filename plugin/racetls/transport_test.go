@@ -1,12 +1,15 @@
 package racetls
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	_ "github.com/coredns/coredns/plugin/template"
+	"github.com/coredns/coredns/plugin/test"
 	_ "github.com/coredns/coredns/plugin/tls" // the server blocks' tls directive
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
@@ -46,6 +49,22 @@ func TestTransportsCoreDNS(t *testing.T) {
 			if h := u.tally.full.Load() + u.tally.resumed.Load(); h != 1 {
 				t.Errorf("%d handshakes for 20 queries on one connection, want 1", h)
 			}
+			// edns-tcp-keepalive is the client's connection's business: not forwarded (DoQ
+			// servers close the connection over it, RFC 9250 §5.5.2).
+			m := new(dns.Msg)
+			m.SetQuestion("keepalive."+u.tr.scheme()+".example.com.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE})
+			rec := dnstest.NewRecorder(&test.ResponseWriter{})
+			if _, err := rt.ServeDNS(context.Background(), rec, m); err != nil || rec.Msg.Rcode != dns.RcodeSuccess {
+				t.Errorf("a query with edns-tcp-keepalive: %v %v", rec.Msg, err)
+			}
+			if len(m.IsEdns0().Option) != 1 {
+				t.Error("the client's message was changed")
+			}
+			if d := u.dials.Load(); d != 1 {
+				t.Errorf("%d connections before the reconnect, want 1", d)
+			}
 			// A lost connection is replaced by a resumed one.
 			c := u.pick()
 			c.fail(errClosed, "")
@@ -56,8 +75,8 @@ func TestTransportsCoreDNS(t *testing.T) {
 			if e := testutil.ToFloat64(u.ctr.early); u.tr.scheme() == "quic" && e != 1 {
 				t.Errorf("0-RTT handshakes: %v, want 1", e)
 			}
-			if n := testutil.ToFloat64(queryCount.WithLabelValues(rt.server, u.name, u.tr.scheme())); n != 21 {
-				t.Errorf("queries_total{transport=%q} = %v, want 21", u.tr.scheme(), n)
+			if n := testutil.ToFloat64(queryCount.WithLabelValues(rt.server, u.name, u.tr.scheme())); n != 22 {
+				t.Errorf("queries_total{transport=%q} = %v, want 22", u.tr.scheme(), n)
 			}
 		})
 	}
