@@ -28,7 +28,13 @@ func (f *clusterFixture) start(t *testing.T) {
 	if !f.needed() {
 		return
 	}
-	cp := controlplane.Start(t)
+	// Hold the servers' start lock: the control plane takes free ports too.
+	var cp *controlplane.ControlPlane
+	func() {
+		startMu.Lock()
+		defer startMu.Unlock() // also when Start fails the test
+		cp = controlplane.Start(t)
+	}()
 	cp.Namespace(t, "apps", nil)
 	cp.ClusterIP(t, "apps", "web")
 	db := cp.Headless(t, "apps", "db")

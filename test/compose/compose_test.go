@@ -144,7 +144,7 @@ func TestCompose(t *testing.T) {
 	summary.lines = map[string][]string{}
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	defer wg.Wait() // also when starting the control plane ends this goroutine
+	defer printSummary(t, &wg) // also when starting the control plane ends this goroutine
 	cluster := &clusterFixture{ready: make(chan struct{})}
 	for i := range cases {
 		c := &cases[i]
@@ -175,8 +175,11 @@ func TestCompose(t *testing.T) {
 		}()
 	}
 	cluster.start(t)
-	wg.Wait()
+}
 
+// printSummary waits for the cases and logs one line per case.
+func printSummary(t *testing.T, wg *sync.WaitGroup) {
+	wg.Wait()
 	// One line per case in the test log; with COMPOSE_SUMMARY=FILE, every distinct difference
 	// of each case (the same one over several transports once) into FILE.
 	var b, all strings.Builder
