@@ -29,7 +29,8 @@
 // are allocated by the API server as in any cluster. Nothing is routed to those addresses.
 //
 // Binaries: see Binaries. The first build is slow (minutes); later ones reuse the Go build
-// cache. Start takes a few seconds once built; one control plane uses about 350 MiB.
+// cache. Start takes a few seconds once built (about 4 s on 2 cores); one control plane
+// uses about 340 MiB of RSS (kube-apiserver about 290, etcd about 45).
 package controlplane
 
 import (

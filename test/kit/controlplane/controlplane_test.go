@@ -2,7 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -90,6 +92,13 @@ spec:
 	pids := []int{}
 	for _, p := range cp.procs {
 		pids = append(pids, p.cmd.Process.Pid)
+		if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
+			for _, line := range strings.Split(string(status), "\n") {
+				if strings.HasPrefix(line, "VmRSS:") {
+					t.Logf("%s %s", p.name, strings.Join(strings.Fields(line), " "))
+				}
+			}
+		}
 	}
 	cp.stop()
 	for i, p := range cp.procs {
