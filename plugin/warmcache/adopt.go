@@ -9,24 +9,27 @@ import (
 // settings allow: in c's zones, not expired beyond what c serves stale, SERVFAIL only if c
 // caches SERVFAIL, and a TTL no longer than c's maximum (a longer one is lowered; a
 // shorter one is not raised to c's minimum). The hottest go first, until c's capacities
-// are reached. An entry c already holds is replaced only
-// by a newer one. Entries are shared, not copied: their stored time is absolute, so TTLs
-// keep counting down, and a request to either cache counts for both. It returns how many
-// entries c holds from old, and how many did not fit.
+// are reached. An entry c already holds is replaced only by a newer one; otherwise it
+// takes the higher popularity of the two. The stored time is absolute, so TTLs keep
+// counting down. It returns how many entries c holds from old, and how many did not fit.
 func (c *WarmCache) adopt(old *WarmCache) (kept, dropped int) {
 	if c.flushOnReload || old.store == c.store {
 		return 0, 0
 	}
 	now := c.now().UnixNano()
+	everywhere := len(c.Zones) == 1 && c.Zones[0] == "."
 	var cs []candidate
-	old.store.each(func(e *entry) {
-		if !c.inZones(e.key.name) || (e.class == classFailure && c.failttl <= 0) {
+	old.store.each(func(rf ref, r *record, p []byte) {
+		if r.class == classFailure && c.failttl <= 0 {
 			return
 		}
-		if rem := e.remaining(now); rem <= 0 && !c.servesStale(e, rem) {
+		if rem := r.remaining(now); rem <= 0 && !c.servesStale(r.class, rem) {
 			return
 		}
-		cs = append(cs, candidate{e, coldnessOf(e, now)})
+		if !everywhere && !c.inZones(qname(p[:r.msgLen])) {
+			return
+		}
+		cs = append(cs, candidate{rf, r.class, coldnessOf(r, now)})
 	})
 	slices.SortFunc(cs, func(a, b candidate) int { // hottest first
 		switch {
@@ -37,12 +40,14 @@ func (c *WarmCache) adopt(old *WarmCache) (kept, dropped int) {
 		}
 		return 0
 	})
+	var e entry // one buffer for every copy
 	for _, cd := range cs {
-		e := cd.e
-		if ttl := c.maxTTL(e.class); e.ttl > ttl {
-			e = e.withTTL(ttl)
+		if !old.store.copy(cd.ref, &e) {
+			continue // gone since
 		}
-		if c.store.adopt(e) {
+		e.ttl = min(e.ttl, c.maxTTL(e.class))
+		e.origin = 0 // an index into old's table of origins; c learns its own from requests
+		if c.store.adopt(&e) {
 			kept++
 		} else {
 			dropped++
@@ -63,55 +68,52 @@ func (c *WarmCache) maxTTL(cl class) uint32 {
 	return uint32(d / time.Second) // #nosec G115 -- TTLs are validated at setup.
 }
 
-// withTTL returns a copy of e with TTL ttl and e's popularity.
-func (e *entry) withTTL(ttl uint32) *entry {
-	n := &entry{
-		key: e.key, hash: e.hash,
-		msg: e.msg, ttls: e.ttls, qEnd: e.qEnd, ad: e.ad,
-		class: e.class, rcode: e.rcode, stored: e.stored, ttl: ttl, size: e.size,
-	}
-	n.hits.Store(e.hits.Load())
-	n.lastHit.Store(e.lastHit.Load())
-	return n
-}
-
-// adopt stores e, an entry of another store, unless an entry for its key that is at least
-// as new is stored, or e does not fit: adopt never evicts. It reports false only when e
-// does not fit. When both hold the key, the one kept gets the higher popularity.
-func (s *store) adopt(e *entry) bool {
-	sh := s.shard(e.hash)
-	sh.mu.Lock()
-	cur := sh.m[e.hash]
-	switch {
-	case cur == e:
-		sh.mu.Unlock()
-		return true
-	case cur != nil && (cur.key != e.key || cur.stored >= e.stored):
-		sh.mu.Unlock()
-		if cur.key == e.key {
-			mergePopularity(cur, e)
-		}
-		return true
-	case cur == nil && (s.count[e.class].Load() >= s.caps[e.class] || (s.maxBytes > 0 && s.bytes.Load()+e.size > s.maxBytes)):
-		sh.mu.Unlock()
+// copy copies the entry r names into e, reusing e's buffers, without its key name.
+func (s *store) copy(r ref, e *entry) bool {
+	sh := s.shard(r.hash)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if _, _, ok := sh.resolveRef(r); !ok {
 		return false
 	}
-	sh.m[e.hash] = e
-	sh.mu.Unlock()
-	s.account(e, 1)
-	if cur != nil {
-		s.account(cur, -1)
-		mergePopularity(e, cur)
-	}
+	s.copyOut(sh, r.slot, e, false)
 	return true
 }
 
-// mergePopularity raises the request count and last request time of dst to those of src.
-func mergePopularity(dst, src *entry) {
-	if h := src.hits.Load(); h > dst.hits.Load() {
-		dst.hits.Store(h)
+// adopt stores e, a copy of an entry of another store, unless an entry for its key that is
+// at least as new is stored, or e does not fit: adopt never evicts. It reports false only
+// when e does not fit. When both hold the key, the one kept gets the higher popularity.
+func (s *store) adopt(e *entry) bool {
+	sh := s.shard(e.hash)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return false
 	}
-	if l := src.lastHit.Load(); l > dst.lastHit.Load() {
-		dst.lastHit.Store(l)
+	slot, _, found := sh.find(e.hash)
+	if found {
+		cur := sh.rec(slot)
+		if !sameKey(cur, s.payload(cur), e) {
+			return true
+		}
+		if cur.stored >= e.stored {
+			raise(cur, e.hits, e.lastHit)
+			return true
+		}
+		e.hits, e.lastHit = max(e.hits, cur.hits.Load()), max(e.lastHit, cur.lastHit.Load())
+	} else if s.count[e.class].Load() >= s.caps[e.class] || (s.maxBytes > 0 && s.bytes.Load()+e.size() > s.maxBytes) {
+		return false
+	}
+	var old replaced
+	return s.insertLocked(sh, e, &old)
+}
+
+// raise raises the request count and last request time of r to hits and lastHit.
+func raise(r *record, hits, lastHit int64) {
+	if hits > r.hits.Load() {
+		r.hits.Store(hits)
+	}
+	if lastHit > r.lastHit.Load() {
+		r.lastHit.Store(lastHit)
 	}
 }

@@ -38,7 +38,7 @@ func TestAdoptAppliesNewSettings(t *testing.T) {
 	if n := u.Count("kept.example.org."); n != 1 {
 		t.Errorf("upstream asked %d times for an adopted entry, want once", n)
 	}
-	if e := c.store.get(hashKey("kept.example.org.", dns.TypeA, dns.ClassINET, false, false)); e == nil || e.hits.Load() < 2 {
+	if e := c.store.get(hashKey("kept.example.org.", dns.TypeA, dns.ClassINET, false, false)); e == nil || e.hits < 2 {
 		t.Errorf("adopted entry lost its popularity: %v", e)
 	}
 	for _, name := range []string{"out.example.net.", "servfail.example.org.", "ttl10-gone.example.org."} {
@@ -74,11 +74,11 @@ func TestAdoptHottestFirstAndNewerWins(t *testing.T) {
 	// fetched itself since.
 	clk.Advance(time.Second)
 	h := hashKey("c.example.org.", dns.TypeA, dns.ClassINET, false, false)
-	c.store.remove(c.store.get(h))
+	c.store.remove(c.store.get(h).ref)
 	query(t, c, w, "c.example.org.", dns.TypeA)
 	mine := c.store.get(h)
 	c.adopt(old)
-	if got := c.store.get(h); got != mine {
+	if got := c.store.get(h); got.ref != mine.ref {
 		t.Errorf("an older adopted entry replaced the newer one")
 	}
 }

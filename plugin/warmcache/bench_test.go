@@ -2,8 +2,10 @@ package warmcache
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/cache"
@@ -109,16 +111,37 @@ func benchServe(b *testing.B, ctx context.Context, h handler, newW func() dns.Re
 	}
 }
 
-// BenchmarkStore compares sharded locking with a single mutex under parallel hits with
+// storeEntry returns a one-A entry for name number i, stored at now with one request.
+func storeEntry(tb testing.TB, i int, now int64) *entry {
+	name := fmt.Sprintf("n%d.example.org.", i)
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.Response = true
+	rr, err := dns.NewRR(name + " 300 IN A 192.0.2.1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	m.Answer = []dns.RR{rr}
+	k := makeKey(name, dns.TypeA, dns.ClassINET, false, false)
+	e := newEntry(k, hashKey(name, dns.TypeA, dns.ClassINET, false, false), m, classSuccess, 300, time.Unix(0, now))
+	if e == nil {
+		tb.Fatal("entry not packed")
+	}
+	e.hits, e.lastHit = 1, now
+	return e
+}
+
+// BenchmarkStore compares sharded locking with a single mutex under parallel lookups with
 // 1% inserts.
 func BenchmarkStore(b *testing.B) {
 	for _, shards := range []int{1, 64} {
 		b.Run(map[int]string{1: "single-mutex", 64: "64-shards"}[shards], func(b *testing.B) {
 			s := newStore(shards, [3]int64{1 << 20, 1 << 20, 1 << 20}, 0)
+			b.Cleanup(s.close)
 			const keys = 4096
 			es := make([]*entry, keys)
 			for i := range es {
-				es[i] = &entry{hash: uint64(i) * 0x9E3779B97F4A7C15, msg: make([]byte, 64), size: 64}
+				es[i] = storeEntry(b, i, 0)
 				s.put(es[i], 0)
 			}
 			b.ReportAllocs()
@@ -130,7 +153,10 @@ func BenchmarkStore(b *testing.B) {
 					e := es[i%keys]
 					if i%100 == 0 {
 						s.put(e, 0)
-					} else if s.get(e.hash) == nil {
+						continue
+					}
+					p := probe{name: e.key.name, qtype: e.key.qtype, qclass: e.key.qclass}
+					if s.lookup(e.hash, &p, nil); !p.found {
 						b.Error("lost entry")
 					}
 				}
@@ -143,19 +169,15 @@ func BenchmarkStore(b *testing.B) {
 func BenchmarkStoreEvict(b *testing.B) {
 	const capacity = 4096
 	s := newStore(defaultShards, [3]int64{capacity, capacity, capacity}, 0)
+	b.Cleanup(s.close)
 	now := int64(1)
 	for i := range capacity {
-		e := &entry{hash: uint64(i) * 0x9E3779B97F4A7C15, size: 64, ttl: 300}
-		e.hits.Store(1)
-		e.lastHit.Store(now)
-		s.put(e, now)
+		s.put(storeEntry(b, i, now), now)
 		now++
 	}
 	es := make([]*entry, b.N)
 	for i := range es {
-		es[i] = &entry{hash: uint64(capacity+i) * 0x9E3779B97F4A7C15, size: 64, ttl: 300}
-		es[i].hits.Store(1)
-		es[i].lastHit.Store(now + int64(i))
+		es[i] = storeEntry(b, capacity+i, now+int64(i))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

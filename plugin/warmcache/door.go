@@ -31,27 +31,19 @@ func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte
 		}
 	}
 	h := hashKey(name, q.Qtype, q.Qclass, q.DO, q.CD)
-	e := c.store.get(h)
-	if e == nil || e.key.qtype != q.Qtype || e.key.qclass != q.Qclass || e.key.do != q.DO || e.key.cd != q.CD ||
-		!equalFold(e.key.name, name) {
-		return dst, 0, false
-	}
-	now := c.now().UnixNano()
-	rem := e.remaining(now)
-	if rem <= 0 {
-		return dst, 0, false // expired: stale answers and refreshes are the chain's
-	}
 	limit := 0
 	if udp {
 		limit = int(edns.Size("udp", q.UDPSize))
 	}
 	rt := replyTo{id: q.ID, rd: q.RD, cd: q.CD, ad: q.AD, edns: q.EDNS, do: q.DO, size: q.UDPSize,
 		flagsHi: q.FlagsHi, qwire: msg[wire.HeaderLen:q.QNameEnd]}
-	out, ok := e.renderTo(dst, &rt, uint32(rem), limit) // #nosec G115 -- 0 < rem <= ttl
-	if !ok {
+	// Expired entries are not answered here: stale answers and refreshes are the chain's.
+	p := probe{qwire: rt.qwire, qtype: q.Qtype, qclass: q.Qclass, do: q.DO, cd: q.CD, now: c.now().UnixNano(),
+		raw: rawAlways, rt: &rt, limit: limit}
+	out := c.store.lookup(h, &p, dst)
+	if !p.rendered {
 		return dst, 0, false
 	}
-	e.hit(now)
 	c.metrics.get(server).hits.Inc()
-	return out, e.rcode, true
+	return out, p.rcode, true
 }

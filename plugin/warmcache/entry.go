@@ -1,9 +1,11 @@
 package warmcache
 
 import (
+	"encoding/binary"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
@@ -27,34 +29,98 @@ type key struct {
 	do, cd bool
 }
 
-// entry is a cached response kept in packed form.
-type entry struct {
-	key  key
-	hash uint64
+// record is the fixed part of a stored entry, in its shard's record chunks (slab.go). It
+// holds no Go pointer. Its payload block holds the packed response (ID zero, no OPT, no
+// TSIG, uncompressed) followed by the offsets of its TTL fields, two bytes each, little
+// endian. The question of the stored response is the entry's key: its name, type and
+// class; the record adds DO and CD.
+type record struct {
+	hash    uint64
+	stored  int64        // unix nanoseconds at insert
+	hits    atomic.Int64 // requests answered by this key (misses included) since it was last quiet
+	lastHit atomic.Int64 // unix nanoseconds
+	origin  atomic.Uint32
+	block   uint32 // slab ref of the payload; for a free slot, the next free slot + 1
+	ttl     uint32
+	gen     uint32 // bumped each time the slot is freed
+	msgLen  uint16
+	qEnd    uint16 // offset past the question section
+	nTTL    uint16
+	class   class
+	rcode   uint8
+	flags   uint8
+	// inflight is set while a sweeper refresh of the entry runs.
+	inflight atomic.Bool
+}
 
-	msg  []byte   // packed response: ID zero, no OPT, no TSIG
-	ttls []uint16 // offsets of every TTL field in msg
-	qEnd int      // offset past the question section
-	ad   bool     // AD bit of the stored response
+// recordSize is the bytes a record takes in its chunk.
+const recordSize = 64
+
+// Both fail to compile unless unsafe.Sizeof(record{}) == recordSize.
+var (
+	_ [recordSize - unsafe.Sizeof(record{})]byte
+	_ [unsafe.Sizeof(record{}) - recordSize]byte
+)
+
+// record flags.
+const (
+	recLive = 1 << iota
+	recDO
+	recCD
+	recAD // AD bit of the stored response
+)
+
+func (r *record) payloadLen() int { return int(r.msgLen) + 2*int(r.nTTL) }
+
+// qtype and qclass return the type and class of the stored question, from the payload p.
+func (r *record) qtype(p []byte) uint16  { return binary.BigEndian.Uint16(p[r.qEnd-4:]) }
+func (r *record) qclass(p []byte) uint16 { return binary.BigEndian.Uint16(p[r.qEnd-2:]) }
+
+// remaining returns the TTL left at now, which is negative once the entry expired.
+func (r *record) remaining(now int64) int64 {
+	return int64(r.ttl) - (now-r.stored)/int64(time.Second)
+}
+
+// expires returns when the entry expires, in unix nanoseconds.
+func (r *record) expires() int64 { return r.stored + int64(r.ttl)*int64(time.Second) }
+
+// touch records a request answered by the entry.
+func (r *record) touch(now int64) {
+	r.hits.Add(1)
+	r.lastHit.Store(now)
+}
+
+// ref names one stored entry: its hash, its slot in the shard, and the generation of the
+// slot, so that a ref to an entry since removed or replaced refers to nothing.
+type ref struct {
+	hash      uint64
+	slot, gen uint32
+}
+
+// entry is an entry outside the store: one about to be stored (newEntry), or a copy of a
+// stored one for a request that answers from it later (stale answers, coalesced misses) or
+// for the sweeper. Its popularity is what it was when copied; changes go to the store by
+// ref.
+type entry struct {
+	ref
+	key key
+
+	msg  []byte // packed response: ID zero, no OPT, no TSIG, uncompressed
+	ttls []byte // offsets of every TTL field in msg, two bytes each, little endian
+	qEnd int    // offset past the question section
+	ad   bool   // AD bit of the stored response
 
 	class  class
 	rcode  int
 	stored int64 // unix nanoseconds at insert
 	ttl    uint32
-	size   int64 // bytes accounted against max_bytes
 
-	origin atomic.Uint32 // index of a request context the sweeper refreshes with (origins.go), 0 for none
-
-	hits     atomic.Int64 // requests answered by this key (misses included) since it was last quiet
-	lastHit  atomic.Int64 // unix nanoseconds
-	inflight atomic.Bool  // a sweeper refresh is running
+	hits, lastHit int64
+	origin        uint32 // index of a request context the sweeper refreshes with (origins.go), 0 for none
 }
 
-// entryOverhead approximates the fixed memory of an entry beyond its byte slices.
-const entryOverhead = 256
-
 // newEntry packs m into an entry. m is not modified. It returns nil when m can't be packed
-// or walked.
+// or walked, or is too large to store.
 func newEntry(k key, h uint64, m *dns.Msg, cl class, ttl uint32, now time.Time) *entry {
 	m1 := new(dns.Msg)
 	m1.MsgHdr = m.MsgHdr
@@ -72,21 +138,27 @@ func newEntry(k key, h uint64, m *dns.Msg, cl class, ttl uint32, now time.Time) 
 		}
 	}
 	buf, err := m1.Pack()
-	if err != nil {
+	if err != nil || len(buf) > dns.MaxMsgSize {
 		return nil
 	}
 	l, err := wire.Walk(buf, make([]uint16, 0, len(m1.Answer)+len(m1.Ns)+len(m1.Extra)))
-	if err != nil {
+	if err != nil || len(l.TTLs) > 0xFFFF {
 		return nil
 	}
-	e := &entry{
-		key: k, hash: h,
-		msg: buf, ttls: l.TTLs, qEnd: l.QEnd, ad: m.AuthenticatedData,
+	ttls := make([]byte, 2*len(l.TTLs))
+	for i, o := range l.TTLs {
+		binary.LittleEndian.PutUint16(ttls[2*i:], o)
+	}
+	return &entry{
+		ref: ref{hash: h}, key: k,
+		msg: buf, ttls: ttls, qEnd: l.QEnd, ad: m.AuthenticatedData,
 		class: cl, rcode: m.Rcode, stored: now.UnixNano(), ttl: ttl,
 	}
-	e.size = int64(2*len(buf)+2*len(e.ttls)+len(k.name)) + entryOverhead
-	return e
 }
+
+// size is what e takes in a store, as counted against max_bytes: its payload's block,
+// slack included, and its record. The index is counted per table (store.go).
+func (e *entry) size() int64 { return int64(blockSize(len(e.msg)+len(e.ttls)) + recordSize) }
 
 // remaining returns the TTL left at now, which is negative once the entry expired.
 func (e *entry) remaining(now int64) int64 {
@@ -100,10 +172,4 @@ func (e *entry) expires() int64 { return e.stored + int64(e.ttl)*int64(time.Seco
 func (e *entry) matches(name string, qtype, qclass uint16, do, cd bool) bool {
 	return e.key.qtype == qtype && e.key.qclass == qclass && e.key.do == do && e.key.cd == cd &&
 		strings.EqualFold(e.key.name, name)
-}
-
-// hit records a request answered by e.
-func (e *entry) hit(now int64) {
-	e.hits.Add(1)
-	e.lastHit.Store(now)
 }

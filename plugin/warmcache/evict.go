@@ -1,6 +1,9 @@
 package warmcache
 
-import "sync"
+import (
+	"math/rand/v2"
+	"sync"
+)
 
 // Eviction samples a few entries per eviction, as Redis's approximated LRU does, and keeps
 // the coldest candidates of recent samples in a small pool per class. Each eviction takes
@@ -23,9 +26,10 @@ type evictPool struct {
 	n  [3]int
 }
 
-// candidate is an entry and its coldness when it was sampled.
+// candidate is an entry, its class and its coldness when it was sampled.
 type candidate struct {
-	e *entry
+	ref
+	cl class
 	coldness
 }
 
@@ -37,8 +41,8 @@ type coldness struct {
 	lastHit int64
 }
 
-func coldnessOf(e *entry, now int64) coldness {
-	return coldness{expired: e.expires() <= now, hits: e.hits.Load(), lastHit: e.lastHit.Load()}
+func coldnessOf(r *record, now int64) coldness {
+	return coldness{expired: r.expires() <= now, hits: r.hits.Load(), lastHit: r.lastHit.Load()}
 }
 
 func (a coldness) colder(b coldness) bool {
@@ -51,25 +55,26 @@ func (a coldness) colder(b coldness) bool {
 	return a.lastHit < b.lastHit
 }
 
-// evict removes the coldest entry other than keep that eviction can find. When the entry
-// count of keep's class is over its capacity only that class is considered, else (the byte
-// bound) every class.
-func (s *store) evict(keep *entry, now int64) bool {
-	byClass := s.count[keep.class].Load() > s.caps[keep.class]
+// evict removes the coldest entry other than keep, of class cl, that eviction can find.
+// When the entry count of class cl is over its capacity only that class is considered,
+// else (the byte bound) every class.
+func (s *store) evict(keep ref, cl class, now int64) bool {
+	byClass := s.count[cl].Load() > s.caps[cl]
 	p := &s.pool
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for range 4 { // a pool of candidates that have all gone since is refilled and tried again
-		s.sample(keep, byClass, now)
+		s.sample(keep, cl, byClass, now)
 		for {
-			c, ok := p.pop(keep.class, byClass)
+			c, ok := p.pop(cl, byClass)
 			if !ok {
 				break
 			}
-			if c.e == keep || c.e.hits.Load() != c.hits || c.e.lastHit.Load() != c.lastHit {
-				continue // asked for since it was sampled: resampled later at its new coldness
+			if c.ref == keep {
+				continue
 			}
-			if s.remove(c.e) {
+			// One asked for since it was sampled is skipped: resampled later at its new coldness.
+			if s.removeIf(c.ref, func(r *record) bool { return r.hits.Load() == c.hits && r.lastHit.Load() == c.lastHit }) {
 				return true
 			}
 		}
@@ -77,20 +82,31 @@ func (s *store) evict(keep *entry, now int64) bool {
 	return false
 }
 
-// sample adds up to evictSample entries of the next shard that has any to the pool.
-func (s *store) sample(keep *entry, byClass bool, now int64) {
+// sample adds up to evictSample entries of the next shard that has any to the pool: the
+// first ones from a random bucket of its index on, so in the order of their hashes.
+func (s *store) sample(keep ref, cl class, byClass bool, now int64) {
 	p := &s.pool
 	for range len(s.shards) {
 		sh := &s.shards[s.next.Add(1)&s.mask]
 		i := 0
 		sh.mu.RLock()
-		for _, e := range sh.m {
-			if e == keep || (byClass && e.class != keep.class) {
-				continue
-			}
-			p.add(e, now)
-			if i++; i == evictSample {
-				break
+		if n := len(sh.idx); n > 0 && !sh.closed {
+			start := rand.IntN(n)
+			for k := range n {
+				v := sh.idx[(start+k)&(n-1)]
+				if v == 0 {
+					continue
+				}
+				slot := uint32(v) - 1
+				r := sh.rec(slot)
+				rf := ref{r.hash, slot, r.gen}
+				if rf == keep || (byClass && r.class != cl) {
+					continue
+				}
+				p.add(candidate{rf, r.class, coldnessOf(r, now)})
+				if i++; i == evictSample {
+					break
+				}
 			}
 		}
 		sh.mu.RUnlock()
@@ -100,16 +116,15 @@ func (s *store) sample(keep *entry, byClass bool, now int64) {
 	}
 }
 
-// add offers e to its class's pool; it goes in if the pool has room or e is colder than
+// add offers c to its class's pool; it goes in if the pool has room or c is colder than
 // the warmest candidate.
-func (p *evictPool) add(e *entry, now int64) {
-	pool, n := &p.c[e.class], &p.n[e.class]
-	c := candidate{e, coldnessOf(e, now)}
+func (p *evictPool) add(c candidate) {
+	pool, n := &p.c[c.cl], &p.n[c.cl]
 	if *n == poolSize && !c.colder(pool[poolSize-1].coldness) {
 		return
 	}
 	for i := range *n {
-		if pool[i].e == e {
+		if pool[i].ref == c.ref {
 			return
 		}
 	}

@@ -15,7 +15,8 @@ import (
 // call is one query through the rest of the chain that any number of requests wait for.
 type call struct {
 	done  chan struct{}
-	e     *entry // the entry inserted from the response, if it was cacheable
+	e     *entry   // the entry inserted from the response, if it was cacheable (a copy)
+	old   replaced // the entry it replaced
 	rcode int
 	err   error
 }
@@ -53,16 +54,13 @@ func (f *flights) finish(k key, c *call) {
 // a moment later would be; when its reply was not cached (truncated, REFUSED, a failure),
 // each goes down the chain itself, as it would through cache, since that reply may depend
 // on more than the key (the transport, the client's buffer size, its EDNS options). old
-// is the expired entry for r, if any: its popularity carries over.
-func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, h uint64, m *serverMetrics, old *entry) (int, error) {
+// is the popularity of the expired entry for r, if any: it carries over.
+func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, h uint64, m *serverMetrics, old int64) (int, error) {
 	q := r.Question[0]
 	k := makeKey(q.Name, q.Qtype, q.Qclass, opt != nil && opt.Do(), r.CheckingDisabled)
 	cl, leader := c.flights.join(k)
 	if leader {
-		hits := int64(1)
-		if old != nil && old.key == k {
-			hits += old.hits.Load()
-		}
+		hits := 1 + old
 		cw := c.resolve(ctx, w, r, k, h, cl, hits, c.now().UnixNano())
 		return c.answer(w, r, opt, cl, cw.msg)
 	}
@@ -77,7 +75,7 @@ func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, 
 		return c.next(ctx, w, r)
 	}
 	now := c.now().UnixNano()
-	e.hit(now)
+	c.store.touch(e.ref, now)
 	c.write(ctx, w, r, opt, e, uint32(max(e.remaining(now), 0))) // #nosec G115 -- 0 <= ttl <= e.ttl
 	return dns.RcodeSuccess, nil
 }
@@ -92,12 +90,7 @@ func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.
 	now := c.now()
 	switch {
 	case cw.msg != nil:
-		if e := c.insert(k, h, cw.msg, now, hits, lastHit); e != nil {
-			cl.e = e
-			if o := c.origins.of(ctx); o > 0 {
-				e.origin.Store(o)
-			}
-		}
+		cl.e, cl.old = c.insert(k, h, cw.msg, now, hits, lastHit, c.origins.of(ctx))
 	case !plugin.ClientWrite(cl.rcode) && ctx.Err() == nil && c.failttl > 0:
 		// The chain failed without an answer (an upstream timeout, say). Remember that
 		// briefly, so that clients retrying do not each wait for the upstream again. The
@@ -105,7 +98,7 @@ func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.
 		fail := new(dns.Msg)
 		fail.SetRcode(req, dns.RcodeServerFailure)
 		fail.RecursionAvailable = true
-		c.insert(k, h, fail, now, hits, lastHit)
+		c.insert(k, h, fail, now, hits, lastHit, 0)
 	}
 	return cw
 }

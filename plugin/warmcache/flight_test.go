@@ -38,7 +38,7 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 		}
 	}
 	h := hashKey("coalesce.example.org.", dns.TypeA, dns.ClassINET, false, false)
-	if e := c.store.get(h); e == nil || e.hits.Load() != n {
+	if e := c.store.get(h); e == nil || e.hits != n {
 		t.Errorf("entry popularity %v, want %d (every coalesced request counts)", e, n)
 	}
 }

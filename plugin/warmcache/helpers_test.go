@@ -103,7 +103,10 @@ func newCache(t testing.TB, corefile string, u *lab.Upstream) (*WarmCache, *cloc
 	if u != nil {
 		c.Next = newForward(t, u)
 	}
-	t.Cleanup(c.shutdown)
+	t.Cleanup(func() {
+		c.shutdown()
+		c.store.close()
+	})
 	return c, clk
 }
 

@@ -7,40 +7,45 @@ import (
 	"github.com/miekg/dns"
 )
 
-// insert caches m, the response to a query for k, and returns the new entry, or nil when
-// m is not cacheable. hits and lastHit are the popularity the entry starts with.
-func (c *WarmCache) insert(k key, h uint64, m *dns.Msg, now time.Time, hits, lastHit int64) *entry {
+// insert caches m, the response to a query for k, and returns the new entry (a copy
+// outside the store, with the ref of the stored one) and the entry it replaced, or nil
+// when m is not cacheable. hits and lastHit are the popularity the entry starts with,
+// origin the request context a refresh uses (origins.go).
+func (c *WarmCache) insert(k key, h uint64, m *dns.Msg, now time.Time, hits, lastHit int64, origin uint32) (*entry, replaced) {
 	// Truncated replies are incomplete (RFC 2181 §9); the client retries over TCP.
 	if m.Truncated || m.Opcode != dns.OpcodeQuery || len(m.Question) != 1 {
-		return nil
+		return nil, replaced{}
 	}
 	if q := m.Question[0]; q.Qtype != k.qtype || q.Qclass != k.qclass || !strings.EqualFold(q.Name, k.name) {
-		return nil
+		return nil, replaced{}
 	}
 	cl, ttl, ok := c.lifetime(m)
 	if !ok || ttl <= 0 {
-		return nil
+		return nil, replaced{}
 	}
 	if cl == classFailure {
 		// A SERVFAIL never displaces an answer that is still good or may be served stale.
 		if old := c.store.get(h); old != nil && old.class != classFailure && old.key == k {
-			if rem := old.remaining(now.UnixNano()); rem > 0 || c.servesStale(old, rem) {
-				return nil
+			if rem := old.remaining(now.UnixNano()); rem > 0 || c.servesStale(old.class, rem) {
+				return nil, replaced{}
 			}
 		}
 	}
 	e := newEntry(k, h, m, cl, uint32(ttl/time.Second), now) // #nosec G115 -- clamped to at most max TTL.
 	if e == nil {
-		return nil
+		return nil, replaced{}
 	}
 	// Set before the entry is visible: a concurrent eviction must not see it with no
 	// requests, the coldest an entry can be.
-	e.hits.Store(hits)
-	e.lastHit.Store(lastHit)
-	if _, evicted := c.store.put(e, now.UnixNano()); evicted > 0 {
+	e.hits, e.lastHit, e.origin = hits, lastHit, origin
+	old, evicted, ok := c.store.put(e, now.UnixNano())
+	if !ok {
+		return nil, replaced{}
+	}
+	if evicted > 0 {
 		c.metrics.current().evictions.Add(float64(evicted))
 	}
-	return e
+	return e, old
 }
 
 // lifetime classifies m and returns how long it may be cached.

@@ -2,6 +2,10 @@ package warmcache
 
 import (
 	"strings"
+
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
+	"github.com/miekg/dns"
 )
 
 // FNV-1a, 64 bit.
@@ -67,4 +71,77 @@ func equalFold[S string | []byte](a string, b S) bool {
 		}
 	}
 	return true
+}
+
+// foldEqual reports whether the wire names a and b are equal ignoring ASCII case. Label
+// lengths are below 64, so folding letters never confuses them with a length.
+func foldEqual(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x == y {
+			continue
+		}
+		if x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// nameEqual reports whether the uncompressed wire name at off in msg is name, a domain
+// name in presentation format, ignoring ASCII case (RFC 4343).
+func nameEqual(msg []byte, off int, name string) bool {
+	if strings.IndexByte(name, '\\') < 0 {
+		return matchFold(msg, off, name)
+	}
+	var buf [256]byte
+	end, err := dns.PackDomainName(name, buf[:], 0, nil, false)
+	return err == nil && off+end <= len(msg) && foldEqual(buf[:end], msg[off:off+end])
+}
+
+// qname returns the lower-cased question name of the packed message msg.
+func qname(msg []byte) string {
+	name, _, err := dns.UnpackDomainName(msg, wire.HeaderLen)
+	if err != nil {
+		return ""
+	}
+	return asciiLower(name)
+}
+
+// matchFold is nameEqual for a name without escapes.
+func matchFold(msg []byte, off int, name string) bool {
+	if name == "." {
+		return off < len(msg) && msg[off] == 0
+	}
+	j := 0
+	for {
+		if off >= len(msg) {
+			return false
+		}
+		c := int(msg[off])
+		if c == 0 {
+			return j == len(name)
+		}
+		if c&0xC0 != 0 || off+1+c > len(msg) || j+c > len(name) {
+			return false
+		}
+		for i := range c {
+			x, y := name[j+i], msg[off+1+i]
+			if x == '.' || (x != y && (x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z')) {
+				return false
+			}
+		}
+		j += c
+		off += 1 + c
+		// Every label ends in a dot, the last one optionally (a name not fully qualified).
+		if j < len(name) {
+			if name[j] != '.' {
+				return false
+			}
+			j++
+		}
+	}
 }

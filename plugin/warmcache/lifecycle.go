@@ -124,6 +124,9 @@ func (c *WarmCache) onShutdown() error {
 	for _, n := range fresh {
 		n.start()
 	}
+	// c's entries live outside the Go heap (slab.go): give them back. A request of the old
+	// instance still in flight finds the store empty and goes down the chain.
+	c.store.close()
 	return nil
 }
 
@@ -136,6 +139,7 @@ func (c *WarmCache) onRestartFailed() error {
 		if s.next == nil {
 			continue
 		}
+		s.next.store.close() // what it adopted; it never served
 		s.next = nil
 		if s.cur == nil {
 			delete(registry.m, id)

@@ -45,23 +45,36 @@ type replyTo struct {
 	hasOptionsEDNS bool   // the request's OPT carries options
 }
 
-// render returns e as a reply to r with every TTL set to ttl, or false when raw bytes
-// can't be the exact reply: the request carries EDNS options (which SizeAndDo filters
-// and echoes), or the reply does not fit limit, the largest reply the client accepts (0
-// for no limit), so that it must be truncated as ScrubWriter truncates.
-func (e *entry) render(r *dns.Msg, opt *dns.OPT, ttl uint32, limit int) ([]byte, bool) {
+// newReplyTo returns what a reply to r, whose OPT is opt, takes from it.
+func newReplyTo(r *dns.Msg, opt *dns.OPT) replyTo {
 	rt := replyTo{id: r.Id, opcode: r.Opcode, rd: r.RecursionDesired, cd: r.CheckingDisabled,
 		ad: r.AuthenticatedData, qname: r.Question[0].Name}
 	if opt != nil {
 		rt.edns, rt.do, rt.size, rt.flagsHi = true, opt.Do(), opt.UDPSize(), byte(opt.Hdr.Ttl>>8)
 		rt.hasOptionsEDNS = len(opt.Option) > 0
 	}
+	return rt
+}
+
+// render returns e as a reply to r with every TTL set to ttl, or false when raw bytes
+// can't be the exact reply: the request carries EDNS options (which SizeAndDo filters
+// and echoes), or the reply does not fit limit, the largest reply the client accepts (0
+// for no limit), so that it must be truncated as ScrubWriter truncates.
+func (e *entry) render(r *dns.Msg, opt *dns.OPT, ttl uint32, limit int) ([]byte, bool) {
+	rt := newReplyTo(r, opt)
 	return e.renderTo(nil, &rt, ttl, limit)
 }
 
 // renderTo appends e as a reply to rt with every TTL set to ttl to dst; see render.
 func (e *entry) renderTo(dst []byte, rt *replyTo, ttl uint32, limit int) ([]byte, bool) {
-	n, extra := len(e.msg), 0
+	return renderMsg(dst, e.msg, e.ttls, e.qEnd, e.ad, rt, ttl, limit)
+}
+
+// renderMsg appends the stored message msg, whose TTL offsets are ttls (two bytes each,
+// little endian), question ends at qEnd and AD bit is ad, as a reply to rt with every TTL
+// set to ttl to dst; see render. A hit renders straight from the store's slab.
+func renderMsg(dst, msg, ttls []byte, qEnd int, ad bool, rt *replyTo, ttl uint32, limit int) ([]byte, bool) {
+	n, extra := len(msg), 0
 	if rt.edns {
 		if rt.hasOptionsEDNS {
 			return nil, false
@@ -75,7 +88,7 @@ func (e *entry) renderTo(dst []byte, rt *replyTo, ttl uint32, limit int) ([]byte
 		dst = make([]byte, 0, n+extra)
 	}
 	start := len(dst)
-	dst = append(dst, e.msg...)
+	dst = append(dst, msg...)
 	buf := dst[start:]
 	binary.BigEndian.PutUint16(buf, rt.id)
 
@@ -84,7 +97,7 @@ func (e *entry) renderTo(dst []byte, rt *replyTo, ttl uint32, limit int) ([]byte
 		b2 |= flagRD
 	}
 	b3 := buf[3] & (flagRA | 0x0F)
-	if e.ad && (rt.do || rt.ad) {
+	if ad && (rt.do || rt.ad) {
 		b3 |= flagAD
 	}
 	if rt.cd {
@@ -95,17 +108,19 @@ func (e *entry) renderTo(dst []byte, rt *replyTo, ttl uint32, limit int) ([]byte
 	// The question exactly as the client sent it, 0x20 case and escaped bytes included.
 	switch {
 	case rt.qwire != nil:
-		if len(rt.qwire) != e.qEnd-4-wire.HeaderLen {
+		if len(rt.qwire) != qEnd-4-wire.HeaderLen {
 			return nil, false
 		}
 		copy(buf[wire.HeaderLen:], rt.qwire)
 	case !wire.CopyCase(buf, wire.HeaderLen, rt.qname):
 		end, err := dns.PackDomainName(rt.qname, buf, wire.HeaderLen, nil, false)
-		if err != nil || end != e.qEnd-4 {
+		if err != nil || end != qEnd-4 {
 			return nil, false
 		}
 	}
-	wire.PatchTTLs(buf, e.ttls, ttl)
+	for i := 0; i+1 < len(ttls); i += 2 {
+		binary.BigEndian.PutUint32(buf[binary.LittleEndian.Uint16(ttls[i:]):], ttl)
+	}
 
 	if rt.edns {
 		// RFC 6891 §6.1.3: version 0 and no extended RCODE; the request's DO (and the rest
@@ -118,26 +133,28 @@ func (e *entry) renderTo(dst []byte, rt *replyTo, ttl uint32, limit int) ([]byte
 	return dst, true
 }
 
-// adFor returns the AD bit of e's reply to r.
-func (e *entry) adFor(r *dns.Msg, opt *dns.OPT) byte {
-	if e.ad && ((opt != nil && opt.Do()) || r.AuthenticatedData) {
-		return flagAD
-	}
-	return 0
+// adFor returns the AD bit of a reply to r from an entry whose stored AD bit is ad.
+func adFor(ad bool, r *dns.Msg, opt *dns.OPT) bool {
+	return ad && ((opt != nil && opt.Do()) || r.AuthenticatedData)
 }
 
 // reply returns e as a reply to r with every TTL set to ttl, for WriteMsg. The writer below
 // adds the OPT record and truncates, as it does for cache.
 func (e *entry) reply(r *dns.Msg, opt *dns.OPT, ttl uint32) (*dns.Msg, error) {
+	return replyMsg(e.msg, e.ad, r, opt, ttl)
+}
+
+// replyMsg is reply for the stored message msg whose AD bit is ad.
+func replyMsg(msg []byte, ad bool, r *dns.Msg, opt *dns.OPT, ttl uint32) (*dns.Msg, error) {
 	m := new(dns.Msg)
-	if err := m.Unpack(e.msg); err != nil {
+	if err := m.Unpack(msg); err != nil {
 		return nil, err
 	}
 	m.Id = r.Id
 	m.Opcode = r.Opcode
 	m.RecursionDesired = r.RecursionDesired
 	m.CheckingDisabled = r.CheckingDisabled
-	m.AuthenticatedData = e.adFor(r, opt) != 0
+	m.AuthenticatedData = adFor(ad, r, opt)
 	m.Zero = false
 	m.Truncated = false
 	m.Compress = false
@@ -174,7 +191,7 @@ func sizeLimit(w dns.ResponseWriter, opt *dns.OPT) int {
 // write sends e to the client as a reply to r with every TTL set to ttl: as raw bytes
 // where the chain allows it, else through WriteMsg.
 func (c *WarmCache) write(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry, ttl uint32) error {
-	if c.rawFor(ctx, e) {
+	if c.rawFor(ctx, e.rcode) {
 		if buf, ok := e.render(r, opt, ttl, sizeLimit(w, opt)); ok {
 			_, err := w.Write(buf)
 			return err
@@ -187,16 +204,23 @@ func (c *WarmCache) write(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 	return w.WriteMsg(m)
 }
 
-// rawFor reports whether a hit on e for the request of ctx may be written as raw bytes.
-func (c *WarmCache) rawFor(ctx context.Context, e *entry) bool {
-	switch rawMode(c.mode.Load()) {
+// rawFor reports whether a hit on an entry with rcode for the request of ctx may be
+// written as raw bytes.
+func (c *WarmCache) rawFor(ctx context.Context, rcode int) bool {
+	switch c.rawModeFor(ctx) {
 	case rawAlways:
+		return true
 	case rawNoError:
-		if e.rcode != dns.RcodeSuccess {
-			return false
-		}
-	default:
-		return false
+		return rcode == dns.RcodeSuccess
 	}
-	return !reentered(ctx)
+	return false
+}
+
+// rawModeFor returns the raw mode for the request of ctx, before the entry's rcode is known.
+func (c *WarmCache) rawModeFor(ctx context.Context) rawMode {
+	m := rawMode(c.mode.Load())
+	if m == rawNever || reentered(ctx) {
+		return rawNever
+	}
+	return m
 }

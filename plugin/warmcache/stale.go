@@ -15,7 +15,7 @@ func (c *WarmCache) serveStale(ctx context.Context, w dns.ResponseWriter, r *dns
 	cl, leader := c.flights.join(e.key)
 	if leader {
 		req := r.Copy()
-		hits, last := e.hits.Load(), e.lastHit.Load()
+		hits, last := e.hits, e.lastHit
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()

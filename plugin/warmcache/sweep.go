@@ -47,23 +47,31 @@ func (c *WarmCache) shutdown() {
 func (c *WarmCache) sweep(now time.Time) int {
 	n := now.UnixNano()
 	m := c.metrics.current()
-	var due []*entry
-	pruned := 0
-	c.store.each(func(e *entry) {
-		if n-e.lastHit.Load() > int64(c.window) {
-			e.hits.Store(0)
+	type due struct {
+		ref
+		expires int64
+	}
+	var dues []due
+	var prune []ref
+	c.store.each(func(rf ref, r *record, _ []byte) {
+		if n-r.lastHit.Load() > int64(c.window) {
+			r.hits.Store(0)
 		}
-		popular := c.prefetch > 0 && e.class != classFailure && e.hits.Load() >= int64(c.prefetch)
-		left := e.expires() - n
+		popular := c.prefetch > 0 && r.class != classFailure && r.hits.Load() >= int64(c.prefetch)
+		left := r.expires() - n
 		switch {
-		case popular && left <= c.lead(e) && !e.inflight.Load():
-			due = append(due, e)
-		case !popular && left <= 0 && !c.servesStale(e, e.remaining(n)):
-			if c.store.remove(e) {
-				pruned++
-			}
+		case popular && left <= c.lead(r.ttl) && !r.inflight.Load():
+			dues = append(dues, due{rf, r.expires()})
+		case !popular && left <= 0 && !c.servesStale(r.class, r.remaining(n)):
+			prune = append(prune, rf)
 		}
 	})
+	pruned := 0
+	for _, rf := range prune {
+		if c.store.remove(rf) {
+			pruned++
+		}
+	}
 	if pruned > 0 {
 		m.pruned.Add(float64(pruned))
 	}
@@ -72,9 +80,9 @@ func (c *WarmCache) sweep(now time.Time) int {
 
 	// Rate limit: the soonest to expire go first, at most refreshPS per second of interval.
 	budget := max(1, int(float64(c.refreshPS)*c.sweepEvery.Seconds()))
-	slices.SortFunc(due, func(a, b *entry) int { return int(min(max(a.expires()-b.expires(), -1), 1)) })
+	slices.SortFunc(dues, func(a, b due) int { return int(min(max(a.expires-b.expires, -1), 1)) })
 	started := 0
-	for _, e := range due {
+	for _, d := range dues {
 		if started == budget {
 			break
 		}
@@ -83,7 +91,11 @@ func (c *WarmCache) sweep(now time.Time) int {
 		default:
 			return started // all refresh slots busy
 		}
-		e.inflight.Store(true)
+		e := c.store.load(d.ref, true)
+		if e == nil {
+			<-c.sem // gone, or already being refreshed
+			continue
+		}
 		started++
 		c.wg.Add(1)
 		go func() {
@@ -97,14 +109,14 @@ func (c *WarmCache) sweep(now time.Time) int {
 // lead returns how long before e expires a refresh is due: the configured share of its
 // TTL, and at least one and a half sweep intervals, so that the sweep that finds it due
 // still leaves half an interval for the upstream to answer.
-func (c *WarmCache) lead(e *entry) int64 {
-	return max(int64(e.ttl)*int64(time.Second)*int64(c.percentage)/100, int64(c.sweepEvery)*3/2)
+func (c *WarmCache) lead(ttl uint32) int64 {
+	return max(int64(ttl)*int64(time.Second)*int64(c.percentage)/100, int64(c.sweepEvery)*3/2)
 }
 
 // refresh queries the rest of the chain for e's key and replaces e with the answer, which
-// inherits e's popularity. A failed refresh leaves e in place.
+// inherits e's popularity. A failed refresh leaves e in place. e was claimed (store.load).
 func (c *WarmCache) refresh(e *entry, m *serverMetrics) {
-	defer e.inflight.Store(false)
+	defer c.store.with(e.ref, func(r *record) { r.inflight.Store(false) })
 	cl, leader := c.flights.join(e.key)
 	if !leader {
 		<-cl.done // a client's miss is already asking; its answer refreshes the entry
@@ -115,17 +127,21 @@ func (c *WarmCache) refresh(e *entry, m *serverMetrics) {
 	req.Question[0].Qclass = e.key.qclass
 	req.CheckingDisabled = e.key.cd
 	req.SetEdns0(udpSize, e.key.do)
-	hits := e.hits.Load()
-	c.resolve(c.origins.context(e.origin.Load()), nil, req, e.key, e.hash, cl, hits, e.lastHit.Load())
+	hits := e.hits
+	c.resolve(c.origins.context(e.origin), nil, req, e.key, e.hash, cl, hits, e.lastHit)
 	if cl.e == nil || cl.e.class == classFailure {
 		// A refresh that failed leaves e and its origin in place.
 		m.prefetchFailed.Inc()
 		return
 	}
 	// Hits on e while the refresh was in flight count for the new entry too.
-	cl.e.hits.Add(e.hits.Load() - hits)
-	if last := e.lastHit.Load(); last > cl.e.lastHit.Load() {
-		cl.e.lastHit.Store(last)
+	if cl.old.ref == e.ref {
+		c.store.with(cl.e.ref, func(r *record) {
+			r.hits.Add(cl.old.hits - hits)
+			if cl.old.lastHit > r.lastHit.Load() {
+				r.lastHit.Store(cl.old.lastHit)
+			}
+		})
 	}
 	m.prefetchOK.Inc()
 }

@@ -1,0 +1,98 @@
+package warmcache
+
+import (
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
+	"github.com/miekg/dns"
+)
+
+// probe is one request's lookup: its key, and what to do with a usable entry, all done
+// under the shard's read lock so that the entry's bytes are copied before anything can
+// free them.
+type probe struct {
+	// The key: the question name as the client sent it (qwire, wire format) or in
+	// presentation format (name).
+	qwire         []byte
+	name          string
+	qtype, qclass uint16
+	do, cd        bool
+	now           int64
+
+	// A fresh entry is rendered as raw bytes into dst as a reply to rt (renderTo) when raw
+	// allows it for the entry's rcode; else, with keepMsg, its stored message is appended
+	// to dst for WriteMsg. Either counts as a request answered by the entry.
+	raw     rawMode
+	rt      *replyTo
+	limit   int
+	keepMsg bool
+	// staleFor is how many seconds past its expiry an entry may be served stale; such an
+	// entry is copied out into stale and counts as answering the request.
+	staleFor int64
+
+	// What was found.
+	found    bool
+	ref      ref
+	rem      int64 // seconds of TTL left, negative once expired
+	class    class
+	rcode    int
+	ad       bool
+	origin   uint32
+	hits     int64 // the entry's request count (before this request, if not fresh)
+	rendered bool  // dst holds the reply; else, when fresh and keepMsg, the stored message
+	stale    *entry
+}
+
+// lookup looks up p's key under h and does what p asks, appending to dst.
+func (s *store) lookup(h uint64, p *probe, dst []byte) []byte {
+	sh := s.shard(h)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if sh.closed {
+		return dst
+	}
+	slot, _, ok := sh.find(h)
+	if !ok {
+		return dst
+	}
+	r := sh.rec(slot)
+	pl := s.payload(r)
+	msg := pl[:r.msgLen]
+	if r.qtype(pl) != p.qtype || r.qclass(pl) != p.qclass || (r.flags&recDO != 0) != p.do || (r.flags&recCD != 0) != p.cd {
+		return dst
+	}
+	if p.qwire != nil {
+		if !foldEqual(p.qwire, msg[wire.HeaderLen:r.qEnd-4]) {
+			return dst
+		}
+	} else if !nameEqual(msg, wire.HeaderLen, p.name) {
+		return dst
+	}
+	p.found = true
+	p.ref = ref{h, slot, r.gen}
+	p.rem = r.remaining(p.now)
+	p.class, p.rcode, p.ad = r.class, int(r.rcode), r.flags&recAD != 0
+	p.origin = r.origin.Load()
+	if p.rem > 0 {
+		if p.raw == rawAlways || (p.raw == rawNoError && r.rcode == dns.RcodeSuccess) {
+			out, ok := renderMsg(dst, msg, pl[r.msgLen:], int(r.qEnd), p.ad, p.rt, uint32(p.rem), p.limit) // #nosec G115 -- 0 < rem <= ttl
+			if ok {
+				r.touch(p.now)
+				p.hits, p.rendered = r.hits.Load(), true
+				return out
+			}
+		}
+		if p.keepMsg {
+			r.touch(p.now)
+			p.hits = r.hits.Load()
+			return append(dst, msg...)
+		}
+		p.hits = r.hits.Load()
+		return dst
+	}
+	p.hits = r.hits.Load()
+	if p.staleFor > 0 && r.class != classFailure && -p.rem < p.staleFor {
+		r.touch(p.now)
+		p.stale = s.copyOut(sh, slot, new(entry), true)
+	}
+	return dst
+}
