@@ -143,7 +143,7 @@ int dc_batch_replies(struct dc_batch *b, int i)
 void dc_batch_free(struct dc_batch *b)
 {
 	dc_conn_close(&b->conn);
-	for (int j = 0; b->plan && j < b->plan->n; j++)
+	for (int j = 0; b->cand && b->plan && j < b->plan->n; j++)
 		for (int k = 0; k < 2; k++) {
 			free(b->cand[j].frame[k]);
 			b->cand[j].frame[k] = NULL;

@@ -32,7 +32,6 @@
 #define DC_MAX_ALIASES 16    /* names kept per reply (qname + CNAME targets) */
 #define DC_MAX_CNAMES 16     /* a longer chain is treated as malformed */
 #define DC_NAMES_BYTES 2048  /* arena for alias strings */
-#define DC_MAX_SEARCH 32     /* search domains kept from resolv.conf */
 #define DC_MAXNDOTS 15       /* RES_MAXNDOTS */
 #define DC_MAXFRAME 65535
 
@@ -85,35 +84,53 @@ static inline const char *dc_alias(const struct dc_answer *a, int i)
 
 /* ---- resconf.c ---- */
 
+/* dc_resconf is what res_init makes of resolv.conf and the environment,
+ * as far as it decides which names are queried.  The search list has no
+ * limit, as in glibc's resolv_conf (the legacy _res.dnsrch's 6 do not
+ * apply to the search walk). */
 struct dc_resconf {
 	int ndots;
 	bool notldquery;
 	bool noaaaa;
-	int nsearch;
-	const char *search[DC_MAX_SEARCH];
-	char searchbuf[2048];
+	int nsearch, cap;
+	char **search;       /* malloc'd strings */
+	char *hostaliases;   /* HOSTALIASES, malloc'd, or NULL */
+	int nsort;           /* sortlist: address/mask pairs, network order */
+	struct dc_sort { uint32_t addr, mask; } *sort;
 };
 
 /* dc_resconf_parse parses resolv.conf text plus the LOCALDOMAIN and RES_OPTIONS
- * values (either may be NULL) and the host name (for the default domain). */
+ * values (either may be NULL) and the host name (for the default domain).
+ * dc_resconf_clear frees what it allocated. */
 void dc_resconf_parse(struct dc_resconf *rc, const char *text, size_t len,
                       const char *localdomain, const char *res_options, const char *hostname);
+void dc_resconf_clear(struct dc_resconf *rc);
+/* dc_addrsort orders n IPv4 addresses (4 bytes each, stride bytes apart)
+ * by the sortlist, as nss_dns's addrsort does for gethostbyname's A
+ * results. */
+void dc_addrsort(const struct dc_resconf *rc, uint8_t *addrs, size_t stride, int n);
+/* dc_hostalias returns the HOSTALIASES target of a dotless name into dst
+ * (__res_context_hostalias), or NULL. */
+const char *dc_hostalias(const struct dc_resconf *rc, const char *name, char *dst, size_t len);
 /* dc_read_file returns the whole file, malloc'd (NULL when unreadable). */
 char *dc_read_file(const char *path, size_t *len);
-/* dc_resconf_get returns this thread's copy of /etc/resolv.conf, re-read when
- * its inode, size or mtime changed. */
-const struct dc_resconf *dc_resconf_get(void);
+/* dc_resconf_acquire returns the process's parsed /etc/resolv.conf (re-read
+ * when its inode, size or mtime changed), or NULL when out of memory;
+ * dc_resconf_release(token) gives it back. */
+const struct dc_resconf *dc_resconf_acquire(const void **token);
+void dc_resconf_release(const void *token);
 
-#define DC_PLAN_MAX (DC_MAX_SEARCH + 2)
 struct dc_plan {
 	int n;
-	char names[DC_PLAN_MAX][DC_MAXDNAME]; /* absolute names, no trailing dot */
+	char (*names)[DC_MAXDNAME]; /* absolute names, no trailing dot; malloc'd */
 	int as_is_first;   /* 1: names[0] is the name as-is, tried first */
 	int as_is_last;    /* 1: names[n-1] is the name as-is, tried last */
 	bool trailing_dot;
 };
-/* dc_search_plan lists the names res_nsearch would query, in order. */
-void dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_plan *p);
+/* dc_search_plan lists the names res_nsearch would query, in order;
+ * false when out of memory.  dc_plan_free frees the list. */
+bool dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_plan *p);
+void dc_plan_free(struct dc_plan *p);
 
 /* Outcome of one candidate, as __res_context_query would report it. */
 enum dc_qres { DC_Q_ANSWER, DC_Q_NXDOMAIN, DC_Q_NODATA, DC_Q_SERVFAIL, DC_Q_UNAVAIL };
@@ -189,8 +206,8 @@ struct dc_batch {
 	bool opened;
 	enum dc_io io;       /* DC_IO_UNAVAIL until the socket answers or times out */
 	int nids;
-	uint16_t used[2 * DC_PLAN_MAX];
-	struct dc_cand cand[DC_PLAN_MAX];
+	uint16_t *used;       /* 2 * plan->n ids */
+	struct dc_cand *cand; /* plan->n candidates */
 };
 /* dc_batch_replies makes candidate i's replies available in cand[i].frame,
  * sending its batch first when needed, and returns DC_C_SENT; or

@@ -22,6 +22,7 @@ struct walk {
 	struct dc_batch b;
 	bool hostent;
 	bool noaaaa6;        /* no-aaaa: an AAAA lookup asks A, answers without data */
+	const struct dc_resconf *rc;
 	bool present[2];
 	struct dc_answer *ans[2];
 };
@@ -177,6 +178,9 @@ static void finish(struct walk *w, int family, struct dc_result *r)
 		return;
 	}
 	add_addrs(r, a, family);
+	/* getanswer_r: A results are ordered by the sortlist. */
+	if (family == AF_INET && r->naddrs > 1 && w->rc->nsort > 0)
+		dc_addrsort(w->rc, r->addrs[0].addr, sizeof r->addrs[0], r->naddrs);
 	memcpy(r->names, a->names, sizeof r->names);
 	memcpy(r->alias_off, a->alias_off, sizeof r->alias_off);
 	r->naliases = a->naliases;
@@ -217,17 +221,50 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 		r->naddrs = 0;
 		return;
 	}
-	const struct dc_resconf *rc = dc_resconf_get();
-	struct dc_plan *plan = malloc(sizeof *plan);
-	if (plan)
-		plan->n = 0;
+	const void *rctoken;
+	const struct dc_resconf *rc = dc_resconf_acquire(&rctoken);
+	if (!rc) {
+		unavail(r);
+		return;
+	}
+	/* HOSTALIASES (nss_dns, then __res_context_search): a dotless name's
+	 * alias is searched instead; an alias that is itself a dotless alias
+	 * is asked as-is only. */
+	char alias[DC_MAXDNAME], alias2[DC_MAXDNAME];
+	bool as_is_only = false;
+	if (dc_hostalias(rc, name, alias, sizeof alias))
+		name = alias;
+	if (dc_hostalias(rc, name, alias2, sizeof alias2)) {
+		name = alias2;
+		as_is_only = true;
+	}
+	struct dc_plan *plan = calloc(1, sizeof *plan);
 	const char *dot = strchr(name, '.');
-	struct walk w = {.hostent = r->hostent,
+	struct walk w = {.hostent = r->hostent, .rc = rc,
 	                 .b = {.plan = plan, .conn = {.fd = -1}, .pipeline = cfg->pipeline,
 	                       .dotted = dot && dot[1], .io = DC_IO_UNAVAIL}};
 	w.ans[0] = malloc(sizeof(struct dc_answer));
 	w.ans[1] = malloc(sizeof(struct dc_answer));
 	if (!plan || !w.ans[0] || !w.ans[1]) {
+		unavail(r);
+		goto out;
+	}
+	if (as_is_only) {
+		struct dc_resconf one = {.ndots = 0};
+		if (!dc_search_plan(&one, name, plan)) {
+			unavail(r);
+			goto out;
+		}
+		plan->n = 1;
+		plan->as_is_last = 0;
+		plan->trailing_dot = true; /* the walk stops after it */
+	} else if (!dc_search_plan(rc, name, plan)) {
+		unavail(r);
+		goto out;
+	}
+	w.b.cand = calloc((size_t)plan->n, sizeof *w.b.cand);
+	w.b.used = calloc(2 * (size_t)plan->n, sizeof *w.b.used);
+	if (!w.b.cand || !w.b.used) {
 		unavail(r);
 		goto out;
 	}
@@ -243,7 +280,6 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 			w.noaaaa6 = true;
 		}
 	}
-	dc_search_plan(rc, name, plan);
 	w.b.conn.deadline = dc_now_ms() + cfg->timeout_ms;
 	int herrno = HOST_NOT_FOUND, servfail = 0;
 	int idx = dc_search_walk(plan, query, &w, &herrno, &servfail);
@@ -266,7 +302,12 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 	         r->herrno, r->naddrs);
 out:
 	dc_batch_free(&w.b);
+	free(w.b.cand);
+	free(w.b.used);
 	free(w.ans[0]);
 	free(w.ans[1]);
+	if (plan)
+		dc_plan_free(plan);
 	free(plan);
+	dc_resconf_release(rctoken);
 }

@@ -123,44 +123,41 @@ static const char *const names[DC_DNS_NFN] = {
 	"_nss_dns_gethostbyaddr2_r",
 	"_nss_dns_gethostbyaddr_r",
 };
-static void *fns[DC_DNS_NFN];
-static atomic_int state; /* 0 unresolved, 1 resolving, 2 done */
+static _Atomic(void *) fns[DC_DNS_NFN];
+static atomic_int done;
 
-static void find_all(void)
+static void find_all(void **out)
 {
 	for (int i = 0; i < DC_DNS_NFN; i++)
-		fns[i] = find(names[i]);
+		out[i] = find(names[i]);
 }
 
-/* resolve finds the module's functions once; threads racing on the first
- * call wait for the resolver (nothing in it blocks). */
+/* resolve finds the module's functions once.  Threads that race on the
+ * first call each do the (idempotent) search rather than wait, so a child
+ * forked in the middle of it never waits on a thread it does not have. */
 static void resolve(void)
 {
-	int s = atomic_load_explicit(&state, memory_order_acquire);
-	if (s == 2)
+	if (atomic_load_explicit(&done, memory_order_acquire))
 		return;
-	s = 0;
-	if (!atomic_compare_exchange_strong(&state, &s, 1)) {
-		while (atomic_load_explicit(&state, memory_order_acquire) != 2)
-			;
-		return;
-	}
-	find_all();
-	if (!fns[DC_DNS_GH4]) {
+	void *f[DC_DNS_NFN];
+	find_all(f);
+	if (!f[DC_DNS_GH4]) {
 		/* glibc < 2.34: the module is its own object, loaded the way
 		 * glibc loads NSS modules (RTLD_LAZY | __RTLD_DLOPEN). */
 		void *(*dlopen_mode)(const char *, int) =
 		    (void *(*)(const char *, int))find("__libc_dlopen_mode");
 		if (dlopen_mode && dlopen_mode("libnss_dns.so.2", 0x80000001))
-			find_all();
+			find_all(f);
 	}
-	if (!fns[DC_DNS_GH4] || !fns[DC_DNS_GH3])
+	if (!f[DC_DNS_GH4] || !f[DC_DNS_GH3])
 		dc_debug("glibc's dns module not found: no fallback");
-	atomic_store_explicit(&state, 2, memory_order_release);
+	for (int i = 0; i < DC_DNS_NFN; i++)
+		atomic_store_explicit(&fns[i], f[i], memory_order_relaxed);
+	atomic_store_explicit(&done, 1, memory_order_release);
 }
 
 void *dc_dns_fn(enum dc_dns_fn which)
 {
 	resolve();
-	return fns[which];
+	return atomic_load_explicit(&fns[which], memory_order_relaxed);
 }

@@ -7,9 +7,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +24,11 @@ static bool is_blank(char c)
 	return c == ' ' || c == '\t';
 }
 
+static bool space(char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 /* MATCH in res_init.c: the keyword followed by a blank. */
 static const char *match(const char *line, const char *end, const char *kw)
 {
@@ -30,49 +38,193 @@ static const char *match(const char *line, const char *end, const char *kw)
 	return line + n;
 }
 
-/* set_search replaces the search list with the blank-separated words of
- * [p, end). */
+static bool push(struct dc_resconf *rc, const char *w, size_t l)
+{
+	if (rc->nsearch == rc->cap) {
+		int cap = rc->cap ? rc->cap * 2 : 8;
+		char **n = realloc(rc->search, (size_t)cap * sizeof *n);
+		if (!n)
+			return false;
+		rc->search = n;
+		rc->cap = cap;
+	}
+	char *c = malloc(l + 1);
+	if (!c)
+		return false;
+	memcpy(c, w, l);
+	c[l] = 0;
+	rc->search[rc->nsearch++] = c;
+	return true;
+}
+
+static void clear_search(struct dc_resconf *rc)
+{
+	for (int i = 0; i < rc->nsearch; i++)
+		free(rc->search[i]);
+	rc->nsearch = 0;
+}
+
+/* set_search replaces the search list with the words of [p, end) as
+ * res_vinit_1 splits them: the first word is taken as it starts (so a
+ * LOCALDOMAIN that starts with a blank, or is empty, lists the root
+ * domain ""), the others after runs of blanks (' ' and '\t' only). */
 static void set_search(struct dc_resconf *rc, const char *p, const char *end)
 {
-	size_t o = 0;
-	rc->nsearch = 0;
+	clear_search(rc);
+	const char *w = p;
+	while (p < end && !is_blank(*p))
+		p++;
+	push(rc, w, (size_t)(p - w));
+	while (p < end) {
+		while (p < end && is_blank(*p))
+			p++;
+		w = p;
+		while (p < end && !is_blank(*p))
+			p++;
+		if (p > w)
+			push(rc, w, (size_t)(p - w));
+	}
+}
+
+/* res_setoptions: each word is compared by prefix ("no-aaaa-x" is
+ * no-aaaa, "ndots:" is ndots:0), as glibc does with strncmp; words run to
+ * the next blank, so a newline belongs to the last word.  Only the options
+ * that change which names are queried matter here; the others (timeout,
+ * attempts, rotate, single-request, use-vc, edns0, trust-ad, no-reload)
+ * govern glibc's conversation with nameservers, not with the socket. */
+static void set_options(struct dc_resconf *rc, const char *p, const char *end)
+{
 	while (p < end) {
 		while (p < end && is_blank(*p))
 			p++;
 		const char *w = p;
-		while (p < end && !is_blank(*p) && *p != '\n')
+		while (p < end && !is_blank(*p))
 			p++;
 		size_t l = (size_t)(p - w);
-		if (l == 0 || rc->nsearch >= DC_MAX_SEARCH || o + l + 1 > sizeof rc->searchbuf)
-			break;
-		memcpy(rc->searchbuf + o, w, l);
-		rc->searchbuf[o + l] = 0;
-		rc->search[rc->nsearch++] = rc->searchbuf + o;
-		o += l + 1;
-	}
-}
-
-/* res_setoptions: only the options that change what is queried. */
-static void set_options(struct dc_resconf *rc, const char *p, const char *end)
-{
-	while (p < end && *p != '\n') {
-		while (p < end && is_blank(*p))
-			p++;
-		const char *w = p;
-		while (p < end && !is_blank(*p) && *p != '\n')
-			p++;
-		size_t l = (size_t)(p - w);
-		if (l > 6 && strncmp(w, "ndots:", 6) == 0) {
-			char num[16] = {0};
-			memcpy(num, w + 6, l - 6 < 15 ? l - 6 : 15);
+		if (l >= 6 && strncmp(w, "ndots:", 6) == 0) {
+			char num[24] = {0};
+			memcpy(num, w + 6, l - 6 < sizeof num - 1 ? l - 6 : sizeof num - 1);
 			int i = atoi(num);
-			rc->ndots = i <= DC_MAXNDOTS ? i : DC_MAXNDOTS;
-		} else if (l == 12 && strncmp(w, "no-tld-query", 12) == 0) {
+			/* i <= RES_MAXNDOTS is stored in _res's 4-bit ndots. */
+			rc->ndots = i <= DC_MAXNDOTS ? (i & 15) : DC_MAXNDOTS;
+		} else if ((l >= 12 && strncmp(w, "no-tld-query", 12) == 0) ||
+		           (l >= 12 && strncmp(w, "no_tld_query", 12) == 0)) {
 			rc->notldquery = true;
-		} else if (l == 7 && strncmp(w, "no-aaaa", 7) == 0) {
+		} else if (l >= 7 && strncmp(w, "no-aaaa", 7) == 0) {
 			rc->noaaaa = true;
 		}
 	}
+}
+
+/* net_mask in res_init.c: the classful mask of an address. */
+static uint32_t net_mask(uint32_t a)
+{
+	uint32_t i = ntohl(a);
+	if (IN_CLASSA(i))
+		return htonl(IN_CLASSA_NET);
+	if (IN_CLASSB(i))
+		return htonl(IN_CLASSB_NET);
+	return htonl(IN_CLASSC_NET);
+}
+
+static bool aton(const char *p, size_t l, uint32_t *out)
+{
+	char b[64];
+	struct in_addr a;
+	if (l == 0 || l >= sizeof b)
+		return false;
+	memcpy(b, p, l);
+	b[l] = 0;
+	if (!inet_aton(b, &a))
+		return false;
+	*out = a.s_addr;
+	return true;
+}
+
+static bool sort_char(char c)
+{
+	return c == '/' || c == '&';
+}
+
+static bool ends_net(char c)
+{
+	return c == ';' || (unsigned char)c > 127 || space(c);
+}
+
+/* res_vinit_1's sortlist: "net[/&mask]" items; no mask: the classful one. */
+static void set_sortlist(struct dc_resconf *rc, const char *p, const char *end)
+{
+	for (;;) {
+		while (p < end && is_blank(*p))
+			p++;
+		if (p >= end || *p == ';')
+			return;
+		const char *net = p;
+		while (p < end && !sort_char(*p) && !ends_net(*p))
+			p++;
+		struct dc_sort e;
+		bool ok = aton(net, (size_t)(p - net), &e.addr);
+		if (ok) {
+			if (p < end && sort_char(*p)) {
+				const char *m = ++p;
+				while (p < end && !ends_net(*p))
+					p++;
+				if (!aton(m, (size_t)(p - m), &e.mask))
+					e.mask = net_mask(e.addr);
+			} else {
+				e.mask = net_mask(e.addr);
+			}
+			struct dc_sort *n = realloc(rc->sort, (size_t)(rc->nsort + 1) * sizeof *n);
+			if (!n)
+				return;
+			rc->sort = n;
+			rc->sort[rc->nsort++] = e;
+		}
+		if (p < end && !is_blank(*p))
+			return; /* a separator glibc would stop at (or loop on) */
+	}
+}
+
+void dc_addrsort(const struct dc_resconf *rc, uint8_t *addrs, size_t stride, int num)
+{
+	short aval[48]; /* MAX_NR_ADDRS */
+	int needsort = 0;
+	if (num > 48)
+		num = 48;
+	for (int i = 0; i < num; i++) {
+		uint32_t a;
+		memcpy(&a, addrs + (size_t)i * stride, 4);
+		int j;
+		for (j = 0; j < rc->nsort; j++)
+			if (rc->sort[j].addr == (a & rc->sort[j].mask))
+				break;
+		aval[i] = (short)j;
+		if (needsort == 0 && i > 0 && j < aval[i - 1])
+			needsort = i;
+	}
+	if (!needsort)
+		return;
+	while (needsort++ < num)
+		for (int j = needsort - 2; j >= 0; j--) {
+			if (aval[j] <= aval[j + 1])
+				break;
+			short t = aval[j];
+			aval[j] = aval[j + 1];
+			aval[j + 1] = t;
+			uint8_t tmp[4];
+			memcpy(tmp, addrs + (size_t)j * stride, 4);
+			memcpy(addrs + (size_t)j * stride, addrs + (size_t)(j + 1) * stride, 4);
+			memcpy(addrs + (size_t)(j + 1) * stride, tmp, 4);
+		}
+}
+
+void dc_resconf_clear(struct dc_resconf *rc)
+{
+	clear_search(rc);
+	free(rc->sort);
+	free(rc->search);
+	free(rc->hostaliases);
+	memset(rc, 0, sizeof *rc);
 }
 
 void dc_resconf_parse(struct dc_resconf *rc, const char *text, size_t len,
@@ -81,11 +233,8 @@ void dc_resconf_parse(struct dc_resconf *rc, const char *text, size_t len,
 	memset(rc, 0, sizeof *rc);
 	rc->ndots = 1;
 	bool haveenv = localdomain != NULL;
-	bool havesearch = false;
-	if (haveenv) {
-		const char *e = localdomain + strcspn(localdomain, "\n");
-		set_search(rc, localdomain, e);
-	}
+	if (haveenv)
+		set_search(rc, localdomain, localdomain + strcspn(localdomain, "\n"));
 	const char *p = text, *end = text + len;
 	while (p < end) {
 		const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -100,33 +249,85 @@ void dc_resconf_parse(struct dc_resconf *rc, const char *text, size_t len,
 				v++;
 			if (!haveenv && v < eol) {
 				const char *e = domain ? v + strcspn(v, " \t\n") : eol;
-				set_search(rc, v, e < eol ? e : eol);
-				havesearch = true;
+				if (domain) {
+					clear_search(rc);
+					push(rc, v, (size_t)((e < eol ? e : eol) - v));
+				} else {
+					set_search(rc, v, eol);
+				}
 			}
+		} else if ((v = match(p, eol, "sortlist"))) {
+			set_sortlist(rc, v, eol);
 		} else if ((v = match(p, eol, "options"))) {
 			set_options(rc, v, eol);
 		}
 		p = eol + 1;
 	}
-	if (!haveenv && !havesearch && hostname) {
+	/* domain_from_hostname: everything after the first dot, even "". */
+	if (rc->nsearch == 0 && hostname) {
 		const char *dot = strchr(hostname, '.');
-		if (dot && dot[1])
-			set_search(rc, dot + 1, dot + 1 + strlen(dot + 1));
+		if (dot)
+			push(rc, dot + 1, strlen(dot + 1));
 	}
 	if (res_options)
 		set_options(rc, res_options, res_options + strlen(res_options));
 }
 
-/* Thread-local copy: no lock is ever held, and a change of the file (by
- * inode, size or mtime, checked with statx, which carries no GLIBC_2.33
- * version) is seen on the next lookup. */
-static __thread struct {
-	bool valid;
-	uint64_t ino, size;
-	int64_t msec;
-	uint32_t mnsec;
-	struct dc_resconf rc;
-} cache;
+static int lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+}
+
+/* ns_samename for plain names: case-insensitive, one trailing dot ignored. */
+static bool samename(const char *a, size_t al, const char *b)
+{
+	size_t bl = strlen(b);
+	if (al && a[al - 1] == '.')
+		al--;
+	if (bl && b[bl - 1] == '.')
+		bl--;
+	if (al != bl)
+		return false;
+	for (size_t i = 0; i < al; i++)
+		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+			return false;
+	return true;
+}
+
+const char *dc_hostalias(const struct dc_resconf *rc, const char *name, char *dst, size_t dlen)
+{
+	if (!rc->hostaliases || strchr(name, '.'))
+		return NULL;
+	size_t len;
+	char *text = dc_read_file(rc->hostaliases, &len);
+	const char *r = NULL;
+	for (const char *p = text, *end = text + len; text && p < end && !r;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		const char *a = p, *c = p;
+		while (c < eol && !space(*c))
+			c++;
+		if (c == eol)
+			break; /* glibc stops at a line without a blank */
+		if (samename(a, (size_t)(c - a), name)) {
+			while (c < eol && space(*c))
+				c++;
+			if (c == eol)
+				break;
+			const char *t = c;
+			while (c < eol && !space(*c))
+				c++;
+			size_t l = (size_t)(c - t) < dlen - 1 ? (size_t)(c - t) : dlen - 1;
+			memcpy(dst, t, l);
+			dst[l] = 0;
+			r = dst;
+		}
+		p = eol + 1;
+	}
+	free(text);
+	return r;
+}
 
 char *dc_read_file(const char *path, size_t *len)
 {
@@ -156,36 +357,108 @@ char *dc_read_file(const char *path, size_t *len)
 	return b;
 }
 
-const struct dc_resconf *dc_resconf_get(void)
+/* One parsed copy per process, shared by the threads: a snapshot with a
+ * reference count, replaced when the file's inode, size or mtime changed
+ * (statx, which carries no GLIBC_2.33 version).  The lock guards only
+ * taking a reference (a few instructions, never I/O); a thread that cannot
+ * get it at once (or a child forked while another thread held it) parses
+ * a private copy instead, so nothing ever waits on it. */
+struct snap {
+	atomic_int refs;
+	bool valid;
+	uint64_t ino, size;
+	int64_t msec;
+	uint32_t mnsec;
+	struct dc_resconf rc;
+};
+static struct snap *current;
+static atomic_int lock;
+
+static bool try_lock(void)
 {
-	struct statx st;
-	bool have = syscall(SYS_statx, AT_FDCWD, "/etc/resolv.conf", 0,
-	                    STATX_INO | STATX_SIZE | STATX_MTIME, &st) == 0;
-	if (cache.valid && have && st.stx_ino == cache.ino && st.stx_size == cache.size &&
-	    st.stx_mtime.tv_sec == cache.msec && st.stx_mtime.tv_nsec == cache.mnsec)
-		return &cache.rc;
+	for (int i = 0; i < 100; i++) {
+		int z = 0;
+		if (atomic_compare_exchange_weak_explicit(&lock, &z, 1, memory_order_acquire,
+		                                          memory_order_relaxed))
+			return true;
+	}
+	return false;
+}
+
+static void unlock(void)
+{
+	atomic_store_explicit(&lock, 0, memory_order_release);
+}
+
+void dc_resconf_release(const void *token)
+{
+	struct snap *sn = (struct snap *)token;
+	if (sn && atomic_fetch_sub(&sn->refs, 1) == 1) {
+		dc_resconf_clear(&sn->rc);
+		free(sn);
+	}
+}
+
+static struct snap *parse_snap(const struct statx *st, bool have, int refs)
+{
+	struct snap *sn = calloc(1, sizeof *sn);
+	if (!sn)
+		return NULL;
 	size_t len;
 	char *text = dc_read_file("/etc/resolv.conf", &len);
 	char host[256] = {0};
 	if (gethostname(host, sizeof host - 1) != 0)
 		host[0] = 0;
-	dc_resconf_parse(&cache.rc, text ? text : "", len, secure_getenv("LOCALDOMAIN"),
+	dc_resconf_parse(&sn->rc, text ? text : "", len, secure_getenv("LOCALDOMAIN"),
 	                 secure_getenv("RES_OPTIONS"), host);
 	free(text);
-	cache.valid = have;
+	const char *ha = secure_getenv("HOSTALIASES");
+	sn->rc.hostaliases = ha ? strdup(ha) : NULL;
+	atomic_init(&sn->refs, refs);
+	sn->valid = have;
 	if (have) {
-		cache.ino = st.stx_ino;
-		cache.size = st.stx_size;
-		cache.msec = st.stx_mtime.tv_sec;
-		cache.mnsec = st.stx_mtime.tv_nsec;
+		sn->ino = st->stx_ino;
+		sn->size = st->stx_size;
+		sn->msec = st->stx_mtime.tv_sec;
+		sn->mnsec = st->stx_mtime.tv_nsec;
 	}
-	return &cache.rc;
+	return sn;
+}
+
+const struct dc_resconf *dc_resconf_acquire(const void **token)
+{
+	struct statx st;
+	bool have = syscall(SYS_statx, AT_FDCWD, "/etc/resolv.conf", 0,
+	                    STATX_INO | STATX_SIZE | STATX_MTIME, &st) == 0;
+	struct snap *sn = NULL;
+	if (try_lock()) {
+		struct snap *c = current;
+		if (c && c->valid && have && st.stx_ino == c->ino && st.stx_size == c->size &&
+		    st.stx_mtime.tv_sec == c->msec && (uint32_t)st.stx_mtime.tv_nsec == c->mnsec) {
+			atomic_fetch_add(&c->refs, 1);
+			sn = c;
+		}
+		unlock();
+		if (!sn && (sn = parse_snap(&st, have, 2)) != NULL) {
+			struct snap *old = NULL;
+			if (try_lock()) {
+				old = current;
+				current = sn;
+				unlock();
+			} else {
+				atomic_fetch_sub(&sn->refs, 1); /* not published */
+			}
+			dc_resconf_release(old);
+		}
+	} else {
+		sn = parse_snap(&st, have, 1);
+	}
+	*token = sn;
+	return sn ? &sn->rc : NULL;
 }
 
 static void add(struct dc_plan *p, const char *name, const char *domain)
 {
-	if (p->n >= DC_PLAN_MAX)
-		return;
 	char *out = p->names[p->n];
 	size_t nl = strlen(name);
 	if (!domain) {
@@ -209,7 +482,14 @@ static void add(struct dc_plan *p, const char *name, const char *domain)
 	p->n++;
 }
 
-void dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_plan *p)
+void dc_plan_free(struct dc_plan *p)
+{
+	free(p->names);
+	p->names = NULL;
+	p->n = 0;
+}
+
+bool dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_plan *p)
 {
 	int dots = 0;
 	size_t len = strlen(name);
@@ -218,13 +498,16 @@ void dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_pla
 	p->n = 0;
 	p->as_is_first = p->as_is_last = 0;
 	p->trailing_dot = len > 0 && name[len - 1] == '.';
+	p->names = malloc((size_t)(rc->nsearch + 2) * sizeof *p->names);
+	if (!p->names)
+		return false;
 	bool tried_as_is = false, searched = false, root_on_list = false;
 	if (dots >= rc->ndots || p->trailing_dot) {
 		add(p, name, NULL);
 		p->as_is_first = 1;
 		tried_as_is = true;
 		if (p->trailing_dot)
-			return;
+			return true;
 	}
 	/* RES_DEFNAMES and RES_DNSRCH are always set. */
 	if (!dots || !p->trailing_dot) {
@@ -242,6 +525,7 @@ void dc_search_plan(const struct dc_resconf *rc, const char *name, struct dc_pla
 		add(p, name, NULL);
 		p->as_is_last = 1;
 	}
+	return true;
 }
 
 static int herrno_of(enum dc_qres r)

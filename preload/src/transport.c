@@ -41,36 +41,42 @@ static bool env_bool(const char *name)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
-/* dc_config reads the environment once.  Threads racing on the first call
- * wait for the reader; nothing else ever writes config. */
+static void read_config(struct dc_config *c)
+{
+	const char *p = secure_getenv("DNSCACHE_SOCKET");
+	if (!p || !*p || strlen(p) >= sizeof c->socket)
+		p = "/dns_cache/dns.sock";
+	strcpy(c->socket, p);
+	c->timeout_ms = env_int("DNSCACHE_TIMEOUT_MS", 1500, 1, 60000);
+	c->breaker_ms = env_int("DNSCACHE_BREAKER_MS", 5000, 0, 3600000);
+	c->breaker_after = env_int("DNSCACHE_BREAKER_AFTER", 2, 1, 1000);
+	c->disabled = env_bool("DNSCACHE_DISABLE");
+	c->debug = env_bool("DNSCACHE_DEBUG");
+	c->negcache_ms = env_int("DNSCACHE_NEGCACHE_MS", 5000, 0, 3600000);
+	const char *pl = secure_getenv("DNSCACHE_PIPELINE");
+	c->pipeline = !pl || !*pl || strcmp(pl, "0") != 0;
+	const char *fb = secure_getenv("DNSCACHE_FALLBACK");
+	c->fallback = !fb || !*fb || strcmp(fb, "0") != 0;
+	c->servfail_after = env_int("DNSCACHE_SERVFAIL_AFTER", 8, 1, 100000);
+}
+
+/* dc_config reads the environment once (the constructor's call, in
+ * practice).  A thread that finds another one reading it reads its own
+ * copy instead of waiting, so a child forked meanwhile cannot hang. */
 const struct dc_config *dc_config(void)
 {
+	static __thread struct dc_config mine;
 	int s = atomic_load_explicit(&config_state, memory_order_acquire);
 	if (s == 2)
 		return &config;
 	s = 0;
 	if (atomic_compare_exchange_strong(&config_state, &s, 1)) {
-		const char *p = secure_getenv("DNSCACHE_SOCKET");
-		if (!p || !*p || strlen(p) >= sizeof config.socket)
-			p = "/dns_cache/dns.sock";
-		strcpy(config.socket, p);
-		config.timeout_ms = env_int("DNSCACHE_TIMEOUT_MS", 1500, 1, 60000);
-		config.breaker_ms = env_int("DNSCACHE_BREAKER_MS", 5000, 0, 3600000);
-		config.breaker_after = env_int("DNSCACHE_BREAKER_AFTER", 2, 1, 1000);
-		config.disabled = env_bool("DNSCACHE_DISABLE");
-		config.debug = env_bool("DNSCACHE_DEBUG");
-		config.negcache_ms = env_int("DNSCACHE_NEGCACHE_MS", 5000, 0, 3600000);
-		const char *pl = secure_getenv("DNSCACHE_PIPELINE");
-		config.pipeline = !pl || !*pl || strcmp(pl, "0") != 0;
-		const char *fb = secure_getenv("DNSCACHE_FALLBACK");
-		config.fallback = !fb || !*fb || strcmp(fb, "0") != 0;
-		config.servfail_after = env_int("DNSCACHE_SERVFAIL_AFTER", 8, 1, 100000);
+		read_config(&config);
 		atomic_store_explicit(&config_state, 2, memory_order_release);
-	} else {
-		while (atomic_load_explicit(&config_state, memory_order_acquire) != 2)
-			;
+		return &config;
 	}
-	return &config;
+	read_config(&mine);
+	return &mine;
 }
 
 void dc_debug(const char *fmt, ...)

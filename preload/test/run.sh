@@ -17,7 +17,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$HERE")
 B=$ROOT/build
-LIB=$B/libnss_dnscache.so.2
+LIB=${DNSCACHE_PRELOAD_LIB:-$B/libnss_dnscache.so.2}
 
 if [ -z "${DC_IN_NS:-}" ]; then
 	exec env DC_IN_NS=1 unshare --mount --net --propagation private "$0" "$@"

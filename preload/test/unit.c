@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dnscache.h"
 
@@ -22,14 +23,16 @@ static int failures, checks;
 		}                                                            \
 	} while (0)
 
+/* parse frees what the previous parse into rc allocated (rc starts zeroed). */
 static void parse(struct dc_resconf *rc, const char *text, const char *ld, const char *ro, const char *host)
 {
+	dc_resconf_clear(rc);
 	dc_resconf_parse(rc, text, strlen(text), ld, ro, host);
 }
 
 static void test_resconf(void)
 {
-	struct dc_resconf rc;
+	struct dc_resconf rc = {0};
 	parse(&rc, "nameserver 10.0.0.10\nsearch ns.svc.cluster.local svc.cluster.local\tcluster.local\noptions ndots:5\n", NULL, NULL, "h");
 	CHECK(rc.nsearch == 3 && strcmp(rc.search[2], "cluster.local") == 0, "nsearch=%d", rc.nsearch);
 	CHECK(rc.ndots == 5, "ndots=%d", rc.ndots);
@@ -47,16 +50,65 @@ static void test_resconf(void)
 	CHECK(rc.ndots == 15 && rc.notldquery && rc.noaaaa, "RES_OPTIONS after file: ndots=%d", rc.ndots);
 	parse(&rc, "searchx a\noptions\tndots:2\n", NULL, NULL, "h");
 	CHECK(rc.nsearch == 0 && rc.ndots == 2, "keyword needs a blank");
+	/* res_setoptions compares by prefix; "ndots:" alone is atoi("") = 0. */
+	parse(&rc, "options ndots:3 no-tld-query-x no-aaaa2\n", NULL, NULL, "h");
+	CHECK(rc.ndots == 3 && rc.notldquery && rc.noaaaa, "prefix options");
+	parse(&rc, "options ndot:2 no_tld_query\noptions ndots:\n", NULL, NULL, "h");
+	CHECK(rc.ndots == 0 && rc.notldquery, "ndots: without a number: %d", rc.ndots);
+	parse(&rc, "options ndots:-1\n", NULL, NULL, "h");
+	CHECK(rc.ndots == 15, "ndots:-1 in _res's 4 bits: %d", rc.ndots);
+	/* LOCALDOMAIN: its first word as it starts, the others after blanks. */
+	parse(&rc, "search a\n", " x\t\ty ", NULL, "h");
+	CHECK(rc.nsearch == 3 && rc.search[0][0] == 0 && strcmp(rc.search[2], "y") == 0, "LOCALDOMAIN blanks: %d", rc.nsearch);
+	parse(&rc, "search a\n", "", NULL, "h.example");
+	CHECK(rc.nsearch == 1 && rc.search[0][0] == 0, "empty LOCALDOMAIN: the root");
+	parse(&rc, "", NULL, NULL, "node1.");
+	CHECK(rc.nsearch == 1 && rc.search[0][0] == 0, "host name with a final dot");
+	parse(&rc, "domain\nsearch\t\nsearch  a\ndomain  \n", NULL, NULL, "h");
+	CHECK(rc.nsearch == 1 && strcmp(rc.search[0], "a") == 0, "empty domain/search lines are ignored");
+	/* No limit on the search list (glibc's resolv_conf has none). */
+	char big[8192] = "search";
+	for (int i = 0; i < 40; i++)
+		snprintf(big + strlen(big), sizeof big - strlen(big), " d%d.example", i);
+	parse(&rc, big, NULL, NULL, "h");
+	CHECK(rc.nsearch == 40 && strcmp(rc.search[39], "d39.example") == 0, "40 domains: %d", rc.nsearch);
+	/* A file over 16 KiB: the options at its end still count. */
+	size_t n = 20000;
+	char *huge = malloc(n + 32);
+	memset(huge, '#', n);
+	for (size_t i = 100; i < n; i += 100)
+		huge[i] = '\n';
+	strcpy(huge + n, "\noptions ndots:4\n");
+	parse(&rc, huge, NULL, NULL, "h");
+	CHECK(rc.ndots == 4, "options after 16 KiB: ndots=%d", rc.ndots);
+	free(huge);
+	/* HOSTALIASES: "alias target" lines, names compared as ns_samename. */
+	char path[] = "/tmp/dnscache-unit-aliasesXXXXXX";
+	int fd = mkstemp(path);
+	const char *al = "web  www.example.com extra\nDb. db.example.org\nnoblank\nlate x.y\n";
+	CHECK(fd >= 0 && write(fd, al, strlen(al)) == (ssize_t)strlen(al), "aliases file");
+	close(fd);
+	rc.hostaliases = strdup(path);
+	char dst[256];
+	const char *t = dc_hostalias(&rc, "WEB", dst, sizeof dst);
+	CHECK(t && strcmp(t, "www.example.com") == 0, "alias: %s", t ? t : "(none)");
+	t = dc_hostalias(&rc, "db", dst, sizeof dst);
+	CHECK(t && strcmp(t, "db.example.org") == 0, "alias with a final dot: %s", t ? t : "(none)");
+	CHECK(!dc_hostalias(&rc, "late", dst, sizeof dst), "a line without a blank ends the file");
+	CHECK(!dc_hostalias(&rc, "web.x", dst, sizeof dst), "dotted names have no alias");
+	unlink(path);
+	dc_resconf_clear(&rc);
 }
 
 static void plan(const char *search, const char *opts, const char *name, const char *want, int first, int last)
 {
-	struct dc_resconf rc;
+	struct dc_resconf rc = {0};
 	char text[512];
 	snprintf(text, sizeof text, "search %s\noptions %s\n", search, opts);
 	parse(&rc, text, NULL, NULL, "h");
 	struct dc_plan p;
 	dc_search_plan(&rc, name, &p);
+	dc_resconf_clear(&rc);
 	char got[2048] = "";
 	for (int i = 0; i < p.n; i++) {
 		strcat(got, p.names[i]);
@@ -65,6 +117,7 @@ static void plan(const char *search, const char *opts, const char *name, const c
 	}
 	CHECK(strcmp(got, want) == 0 && p.as_is_first == first && p.as_is_last == last,
 	      "%s: got %s first=%d last=%d", name, got, p.as_is_first, p.as_is_last);
+	dc_plan_free(&p);
 }
 
 static void test_plan(void)
@@ -81,6 +134,7 @@ static void test_plan(void)
 }
 
 static const enum dc_qres *outcomes;
+static int last_sf;
 static int calls;
 static enum dc_qres fake(void *ctx, int i)
 {
@@ -91,18 +145,20 @@ static enum dc_qres fake(void *ctx, int i)
 
 static void walk(const char *name, const char *opts, const enum dc_qres *o, int want, int want_herrno, int want_calls)
 {
-	struct dc_resconf rc;
+	struct dc_resconf rc = {0};
 	char text[256];
 	snprintf(text, sizeof text, "search a b c\noptions %s\n", opts);
 	parse(&rc, text, NULL, NULL, "h");
 	struct dc_plan p;
 	dc_search_plan(&rc, name, &p);
+	dc_resconf_clear(&rc);
 	outcomes = o;
 	calls = 0;
-	int herrno = -1, sf;
-	int r = dc_search_walk(&p, fake, NULL, &herrno, &sf);
+	int herrno = -1;
+	int r = dc_search_walk(&p, fake, NULL, &herrno, &last_sf);
 	CHECK(r == want && (r == -1 ? herrno == want_herrno : 1) && calls == want_calls,
 	      "%s: r=%d herrno=%d calls=%d", name, r, herrno, calls);
+	dc_plan_free(&p);
 }
 
 static void test_walk(void)
@@ -118,6 +174,14 @@ static void test_walk(void)
 	walk("x.y", "ndots:1", (enum dc_qres[]){nx, nd, nx, nx}, -1, HOST_NOT_FOUND, 4);
 	walk("x.y", "ndots:1", (enum dc_qres[]){nx, nx, an, nx}, 2, 0, 3);
 	walk("x.y.", "ndots:5", (enum dc_qres[]){nx}, -1, HOST_NOT_FOUND, 1);
+	/* SERVFAIL bookkeeping: seen, and whether the last one asked failed
+	 * (glibc's errno ETIMEDOUT, so nss_dns's UNAVAIL). */
+	walk("web", "ndots:5", (enum dc_qres[]){sf, nx, nx, nx}, -1, TRY_AGAIN, 4);
+	CHECK(last_sf == DC_SF_SEEN, "SERVFAIL then NXDOMAIN: %d", last_sf);
+	walk("web", "ndots:5", (enum dc_qres[]){nx, nx, nx, sf}, -1, TRY_AGAIN, 4);
+	CHECK(last_sf == (DC_SF_SEEN | DC_SF_LAST), "last SERVFAIL: %d", last_sf);
+	walk("web", "ndots:5", (enum dc_qres[]){nx, an, nx, nx}, 1, 0, 2);
+	CHECK(last_sf == 0, "no SERVFAIL: %d", last_sf);
 }
 
 /* Message builder for parser tests. */
