@@ -126,6 +126,11 @@ func TestBadFrames(t *testing.T) {
 	if m := c.recv(); m.Id != 11 || m.Rcode != dns.RcodeSuccess {
 		t.Errorf("after an ignored response: got id %d rcode %d, want id 11 NOERROR", m.Id, m.Rcode)
 	}
+	// Were the response answered, its reply would come before the next query's.
+	c.send(query(12, "ok.example.", dns.TypeA))
+	if m := c.recv(); m.Id != 12 {
+		t.Errorf("after an ignored response: got id %d, want 12: the response was answered", m.Id)
+	}
 	if errs("ignored") != ignored+1 {
 		t.Errorf("ignored response not counted")
 	}
