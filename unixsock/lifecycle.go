@@ -46,6 +46,12 @@ func (u *Unixsock) OnStartup() error {
 		return err
 	}
 	u.srv = srv
+	u.prepareDoor()
+	if u.door != nil {
+		log.Infof("Front door of %s: on", u.addr)
+	} else {
+		log.Infof("Front door of %s: off (%s)", u.addr, u.doorWhy)
+	}
 
 	registry.Lock()
 	defer registry.Unlock()

@@ -46,6 +46,8 @@ type Unixsock struct {
 	srv     *dnsserver.Server   // built on startup from configs
 	addr    string              // "unix://" + path: the server label
 	gate    *gate               // queries in srv's chain
+	door    *door               // hits answered in the readers, or nil (door.go)
+	doorWhy string              // why there is no door, for the log
 }
 
 type options struct {

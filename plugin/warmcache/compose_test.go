@@ -391,3 +391,27 @@ func flipCase(s string) string {
 	}
 	return string(b)
 }
+
+// TestIncompleteChainNotCached: a NOERROR reply whose CNAME chain does not reach the
+// queried type, without an SOA (an out-of-zone chase that failed), is not cached, as cache
+// does not cache it (RFC 2308 §5).
+func TestIncompleteChainNotCached(t *testing.T) {
+	z := &zoneHandler{rrs: map[string][]dns.RR{
+		"alias.example.org./A": {mustRR(t, "alias.example.org. 300 IN CNAME www.other.test.")},
+		"full.example.org./A": {mustRR(t, "full.example.org. 300 IN CNAME www.other.test."),
+			mustRR(t, "www.other.test. 300 IN A 192.0.2.5")},
+		"loop.example.org./A": {mustRR(t, "loop.example.org. 300 IN CNAME loop2.example.org."),
+			mustRR(t, "loop2.example.org. 300 IN CNAME loop.example.org.")},
+	}}
+	c := New()
+	c.Next = z
+	t.Cleanup(c.shutdown)
+	for name, cached := range map[string]bool{"alias.example.org.": false, "full.example.org.": true, "loop.example.org.": false} {
+		r := new(dns.Msg)
+		r.SetQuestion(name, dns.TypeA)
+		c.ServeDNS(context.Background(), &recorder{}, r)
+		if got := c.store.get(hashKey(name, dns.TypeA, dns.ClassINET, false, false)) != nil; got != cached {
+			t.Errorf("%s: cached %v, want %v", name, got, cached)
+		}
+	}
+}

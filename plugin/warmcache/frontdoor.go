@@ -195,41 +195,26 @@ func (c *WarmCache) closeDoor() {
 }
 
 // sharedAddress returns why c's front door can't serve: another server block of the
-// Corefile listens on its port (it would have to route between them), or "".
+// Corefile listens on its port (the server routes between them by zone and by view: a
+// block with a view has the same keys as the block it falls through to), or "".
 func sharedAddress(c *WarmCache, blocks []caddyBlock) string {
 	if len(c.fd.addrs) == 0 {
 		return ""
 	}
 	_, port, _ := net.SplitHostPort(c.fd.addrs[0])
-	mine := normKeys(c.keys)
+	n := 0
 	for _, b := range blocks {
-		if normKeys(b.keys) == mine {
-			continue
-		}
 		for _, k := range b.keys {
 			if keyPort(k) == port {
-				return "another server block on port " + port
+				n++
+				break
 			}
 		}
 	}
-	return ""
-}
-
-// normKeys returns server block keys as one comparable string: lower case, the dns://
-// scheme and the default port made explicit.
-func normKeys(keys []string) string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		k = strings.ToLower(k)
-		if !strings.Contains(k, "://") {
-			k = "dns://" + k
-		}
-		if keyPort(k) == "53" && !strings.HasSuffix(k, ":53") {
-			k += ":53"
-		}
-		out[i] = k
+	if n > 1 {
+		return "another server block on port " + port
 	}
-	return strings.Join(out, " ")
+	return ""
 }
 
 // caddyBlock is a server block of the Corefile: its keys and directives.
@@ -270,3 +255,7 @@ func forgetDoors() {
 		g.Close()
 	}
 }
+
+// FrontDoorOn reports whether the front_door option lets listeners answer hits before the
+// chain (the socket's readers do, see unixsock).
+func (c *WarmCache) FrontDoorOn() bool { return c.fd.on }

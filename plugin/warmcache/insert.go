@@ -62,6 +62,9 @@ func (c *WarmCache) lifetime(m *dns.Msg) (class, time.Duration, bool) {
 		if len(m.Answer) == 0 {
 			return classDenial, clamp(negativeTTL(m, soa), c.minnttl, c.nttl), true
 		}
+		if soa == nil && !answersQuestion(m) {
+			return 0, 0, false // an SOA-less NODATA: a CNAME chain that does not end in the type
+		}
 		ttl := minTTL(m)
 		if soa != nil {
 			// A CNAME chain that ends in NODATA: the SOA bounds the denial part.

@@ -17,3 +17,7 @@ var (
 		Help: "UDP datagrams the front door handed to the server: misses, and anything not a plain query.",
 	}, []string{"server"})
 )
+
+// HitsCounter returns the hits counter of server, for a front door outside this package
+// (the socket's).
+func HitsCounter(server string) prometheus.Counter { return hitsCount.WithLabelValues(server) }
