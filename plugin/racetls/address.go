@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 
@@ -90,7 +91,18 @@ func parseTarget(s string) (target, error) {
 }
 
 // isFile reports whether a TO argument names a resolv.conf-style file rather than an
-// upstream: a path, as forward takes /etc/resolv.conf.
+// upstream, as forward takes /etc/resolv.conf: a path, or an existing file.
 func isFile(s string) bool {
-	return !strings.Contains(s, "://") && strings.HasPrefix(s, "/") || strings.HasPrefix(s, "./")
+	if strings.Contains(s, "://") {
+		return false
+	}
+	if strings.Contains(s, "/") {
+		return true
+	}
+	_, err := parseTarget(s)
+	if err == nil {
+		return false
+	}
+	fi, err := os.Stat(s)
+	return err == nil && fi.Mode().IsRegular()
 }
