@@ -39,7 +39,7 @@ func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte
 		flagsHi: q.FlagsHi, qwire: msg[wire.HeaderLen:q.QNameEnd]}
 	// Expired entries are not answered here: stale answers and refreshes are the chain's.
 	p := probe{qwire: rt.qwire, qtype: q.Qtype, qclass: q.Qclass, do: q.DO, cd: q.CD, now: c.now().UnixNano(),
-		raw: rawAlways, rt: &rt, limit: limit}
+		raw: rawAlways, rt: rt, limit: limit}
 	out := c.store.lookup(h, &p, dst)
 	if !p.rendered {
 		return dst, 0, false

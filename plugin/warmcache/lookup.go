@@ -19,12 +19,14 @@ type probe struct {
 	now           int64
 
 	// A fresh entry is rendered as raw bytes into dst as a reply to rt (renderTo) when raw
-	// allows it for the entry's rcode; else, with keepMsg, its stored message is appended
-	// to dst for WriteMsg. Either counts as a request answered by the entry.
-	raw     rawMode
-	rt      *replyTo
-	limit   int
-	keepMsg bool
+	// allows it for the entry's rcode; else, when req is set, it is unpacked into reply, a
+	// reply to req (whose OPT is opt) for WriteMsg. Either counts as a request answered
+	// by the entry.
+	raw   rawMode
+	rt    replyTo
+	limit int
+	req   *dns.Msg
+	opt   *dns.OPT
 	// staleFor is how many seconds past its expiry an entry may be served stale; such an
 	// entry is copied out into stale and counts as answering the request.
 	staleFor int64
@@ -38,7 +40,9 @@ type probe struct {
 	ad       bool
 	origin   uint32
 	hits     int64 // the entry's request count (before this request, if not fresh)
-	rendered bool  // dst holds the reply; else, when fresh and keepMsg, the stored message
+	rendered bool  // dst holds the reply
+	reply    *dns.Msg
+	err      error // from unpacking reply
 	stale    *entry
 }
 
@@ -74,17 +78,19 @@ func (s *store) lookup(h uint64, p *probe, dst []byte) []byte {
 	p.origin = r.origin.Load()
 	if p.rem > 0 {
 		if p.raw == rawAlways || (p.raw == rawNoError && r.rcode == dns.RcodeSuccess) {
-			out, ok := renderMsg(dst, msg, pl[r.msgLen:], int(r.qEnd), p.ad, p.rt, uint32(p.rem), p.limit) // #nosec G115 -- 0 < rem <= ttl
+			out, ok := renderMsg(dst, msg, pl[r.msgLen:], int(r.qEnd), p.ad, &p.rt, uint32(p.rem), p.limit) // #nosec G115 -- 0 < rem <= ttl
 			if ok {
 				r.touch(p.now)
 				p.hits, p.rendered = r.hits.Load(), true
 				return out
 			}
 		}
-		if p.keepMsg {
+		if p.req != nil {
+			// Unpack copies what it reads, so the reply outlives the lock.
 			r.touch(p.now)
 			p.hits = r.hits.Load()
-			return append(dst, msg...)
+			p.reply, p.err = replyMsg(msg, p.ad, p.req, p.opt, uint32(p.rem)) // #nosec G115 -- 0 < rem <= ttl
+			return dst
 		}
 		p.hits = r.hits.Load()
 		return dst

@@ -130,11 +130,9 @@ func (c *WarmCache) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	m := c.metrics.get(metrics.WithServer(ctx))
 
 	p := probe{name: q.Name, qtype: q.Qtype, qclass: q.Qclass, do: do, cd: cd, now: c.now().UnixNano(),
-		raw: c.rawModeFor(ctx), keepMsg: true, staleFor: int64(c.staleUpTo / time.Second)}
-	var rt replyTo
+		raw: c.rawModeFor(ctx), req: r, opt: opt, staleFor: int64(c.staleUpTo / time.Second)}
 	if p.raw != rawNever {
-		rt = newReplyTo(r, opt)
-		p.rt, p.limit = &rt, sizeLimit(w, opt)
+		p.rt, p.limit = newReplyTo(r, opt), sizeLimit(w, opt)
 	}
 	buf := c.store.lookup(h, &p, nil)
 	switch {
@@ -145,8 +143,8 @@ func (c *WarmCache) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 			w.Write(buf)
 			return dns.RcodeSuccess, nil
 		}
-		if res, err := replyMsg(buf, p.ad, r, opt, uint32(p.rem)); err == nil { // #nosec G115 -- 0 < rem <= ttl
-			w.WriteMsg(res)
+		if p.err == nil {
+			w.WriteMsg(p.reply)
 		}
 		return dns.RcodeSuccess, nil
 	case p.stale != nil:
