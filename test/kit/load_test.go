@@ -323,3 +323,18 @@ func TestRunSchedule(t *testing.T) {
 		t.Fatalf("result %s", res)
 	}
 }
+
+func TestRunMatchesQuestion(t *testing.T) {
+	// Replies with the right ID for another question are not answers: each query times out.
+	u := startLab(t, lab.Config{Fault: lab.Fault{Kind: lab.WrongQuestion}})
+	res, err := kit.Load{
+		Network: "udp", Addr: u.UDPAddr(), InFlight: 5, Count: 5, Timeout: 200 * time.Millisecond,
+		Next: func(i int) kit.Query { return kit.Query{Name: fmt.Sprintf("w%d.example", i)} },
+	}.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Answered != 0 || res.Timeouts != 5 || res.Errors < 5 {
+		t.Fatalf("result %s", res)
+	}
+}

@@ -340,7 +340,7 @@ func (w *worker) reply(msg []byte) {
 	}
 	rtt, k := now-s.sent, s.k
 	s.gen = 0
-	rcode := int(msg[3] & 0x0f)
+	rcode := wire.Rcode(msg)
 	if msg[2]&0x02 != 0 {
 		w.truncated++
 	}
@@ -369,18 +369,8 @@ func rcodeFail(rcode int) string {
 
 // sameQuestion reports whether reply carries the question of query, ignoring ASCII case.
 func sameQuestion(query, reply []byte) bool {
-	end, err := wire.SkipName(query, wire.HeaderLen)
-	if err != nil || len(reply) < end+4 || binary.BigEndian.Uint16(reply[4:]) != 1 {
-		return false
-	}
-	end += 4
-	a, b := query[wire.HeaderLen:end], reply[wire.HeaderLen:end]
-	for i := range a {
-		if a[i] != b[i] && (a[i]|0x20 != b[i]|0x20 || a[i]|0x20 < 'a' || a[i]|0x20 > 'z') {
-			return false
-		}
-	}
-	return true
+	ql, err := wire.QuestionLen(query)
+	return err == nil && wire.SameQuestion(query[wire.HeaderLen:wire.HeaderLen+ql], reply)
 }
 
 // drain waits until every query sent has its reply or timed out, or the session breaks.
