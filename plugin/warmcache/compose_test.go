@@ -279,9 +279,14 @@ func TestRefreshCarriesServer(t *testing.T) {
 	var mu sync.Mutex
 	var seen []any
 	z := &zoneHandler{rrs: map[string][]dns.RR{"ttl.example.org./A": {mustRR(t, "ttl.example.org. 10 IN A 192.0.2.3")}}}
-	z.hook = func(ctx context.Context, _ dns.ResponseWriter, _ *dns.Msg) bool {
+	var names []string
+	var udp []bool
+	z.hook = func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) bool {
 		mu.Lock()
 		seen = append(seen, ctx.Value(dnsserver.Key{}), ctx.Value(dnsserver.ViewKey{}))
+		names = append(names, r.Question[0].Name)
+		_, u := w.RemoteAddr().(*net.UDPAddr)
+		udp = append(udp, u)
 		mu.Unlock()
 		return false
 	}
@@ -295,8 +300,8 @@ func TestRefreshCarriesServer(t *testing.T) {
 	ctx = context.WithValue(ctx, dnsserver.ViewKey{}, "inside")
 	for range 3 { // a miss and two hits: popular
 		r := new(dns.Msg)
-		r.SetQuestion("ttl.example.org.", dns.TypeA)
-		c.ServeDNS(ctx, &recorder{}, r)
+		r.SetQuestion("tTl.eXample.org.", dns.TypeA)
+		c.ServeDNS(ctx, &recorder{}, r) // a UDP client
 	}
 	clk.Advance(9 * time.Second)
 	if n := c.sweep(clk.Now()); n != 1 {
@@ -310,6 +315,10 @@ func TestRefreshCarriesServer(t *testing.T) {
 	}
 	if seen[2] != srv || seen[3] != "inside" {
 		t.Errorf("refresh context: server %v, view %v; want the request's %p and \"inside\"", seen[2], seen[3], srv)
+	}
+	// As cache's prefetch re-asks the client's question with the client's writer.
+	if names[1] != "tTl.eXample.org." || !udp[1] {
+		t.Errorf("refresh asked %q (UDP %v), want the client's \"tTl.eXample.org.\" over UDP", names[1], udp[1])
 	}
 }
 

@@ -90,7 +90,7 @@ func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.
 	now := c.now()
 	switch {
 	case cw.msg != nil:
-		cl.e, cl.old = c.insert(k, h, cw.msg, now, hits, lastHit, c.origins.of(ctx))
+		cl.e, cl.old = c.insert(k, h, cw.msg, now, hits, lastHit, c.origins.of(ctx, w))
 	case !plugin.ClientWrite(cl.rcode) && ctx.Err() == nil && c.failttl > 0:
 		// The chain failed without an answer (an upstream timeout, say). Remember that
 		// briefly, so that clients retrying do not each wait for the upstream again. The

@@ -3,6 +3,7 @@ package warmcache
 import (
 	"bytes"
 	"context"
+	"net"
 	"strings"
 	"sync"
 
@@ -10,6 +11,8 @@ import (
 	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/metadata"
+
+	"github.com/miekg/dns"
 )
 
 // A refresh by the sweeper has no client, but the chain below may need what a client's
@@ -17,11 +20,16 @@ import (
 // the view, and the loop key. So an entry remembers the context of a real request for it
 // as a small index into a per-cache table of distinct (server, view, loop) triples.
 
-// origin is what a refresh takes from a real request's context.
+// origin is what a refresh takes from a real request: its context's server, view and loop
+// key, and its client's transport, which plugins the refresh re-enters see (log, metrics,
+// and the reply size limits of pkg/upstream's nonwriter), as cache's prefetch runs with the
+// client's writer.
 type origin struct {
 	server *dnsserver.Server
 	view   any
 	loop   any
+	udp    bool
+	v6     bool
 }
 
 // origins interns origins; index 0 means none.
@@ -34,13 +42,22 @@ type origins struct {
 // maxOrigins bounds the table; a request with a new origin past it is not remembered.
 const maxOrigins = 1024
 
-// of returns the index of ctx's origin, 0 when it has no server.
-func (o *origins) of(ctx context.Context) uint32 {
+// of returns the index of the origin of a request with context ctx and writer w, 0 when it
+// has no server.
+func (o *origins) of(ctx context.Context, w dns.ResponseWriter) uint32 {
 	s, _ := ctx.Value(dnsserver.Key{}).(*dnsserver.Server)
 	if s == nil {
 		return 0
 	}
 	k := origin{server: s, view: ctx.Value(dnsserver.ViewKey{}), loop: ctx.Value(dnsserver.LoopKey{})}
+	if w != nil {
+		switch a := w.RemoteAddr().(type) {
+		case *net.UDPAddr:
+			k.udp, k.v6 = true, a.IP.To4() == nil
+		case *net.TCPAddr:
+			k.v6 = a.IP.To4() == nil
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if i, ok := o.idx[k]; ok {
@@ -59,13 +76,23 @@ func (o *origins) of(ctx context.Context) uint32 {
 }
 
 // context returns a context for a refresh that carries origin i, marked as coming from
-// this cache and with fresh metadata.
-func (o *origins) context(i uint32) context.Context {
+// this cache and with fresh metadata, and a writer with the origin's transport (nil: TCP).
+func (o *origins) context(i uint32) (context.Context, dns.ResponseWriter) {
 	ctx := context.Background()
+	var w dns.ResponseWriter
 	if i > 0 {
 		o.mu.Lock()
 		k := o.all[i-1]
 		o.mu.Unlock()
+		ip := net.IPv4(127, 0, 0, 1)
+		if k.v6 {
+			ip = net.IPv6loopback
+		}
+		if k.udp {
+			w = &refreshWriter{local: &net.UDPAddr{IP: ip}, remote: &net.UDPAddr{IP: ip}}
+		} else {
+			w = &refreshWriter{local: &net.TCPAddr{IP: ip}, remote: &net.TCPAddr{IP: ip}}
+		}
 		ctx = context.WithValue(ctx, dnsserver.Key{}, k.server)
 		if k.loop != nil {
 			ctx = context.WithValue(ctx, dnsserver.LoopKey{}, k.loop)
@@ -74,13 +101,26 @@ func (o *origins) context(i uint32) context.Context {
 			ctx = context.WithValue(ctx, dnsserver.ViewKey{}, k.view)
 		}
 	}
-	return metadata.ContextWithMetadata(down(ctx))
+	return metadata.ContextWithMetadata(down(ctx)), w
 }
+
+// refreshWriter stands for the client of a refresh: it has addresses and writes nothing
+// (the captureWriter over it keeps the reply).
+type refreshWriter struct{ local, remote net.Addr }
+
+func (w *refreshWriter) LocalAddr() net.Addr         { return w.local }
+func (w *refreshWriter) RemoteAddr() net.Addr        { return w.remote }
+func (w *refreshWriter) WriteMsg(*dns.Msg) error     { return nil }
+func (w *refreshWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *refreshWriter) Close() error                { return nil }
+func (w *refreshWriter) TsigStatus() error           { return nil }
+func (w *refreshWriter) TsigTimersOnly(bool)         {}
+func (w *refreshWriter) Hijack()                     {}
 
 // remember records ctx as the origin of the entry r names, whose origin is cur, if it has none.
 func (c *WarmCache) remember(ctx context.Context, r ref, cur uint32) {
 	if cur == 0 {
-		if i := c.origins.of(ctx); i > 0 {
+		if i := c.origins.of(ctx, nil); i > 0 {
 			c.store.with(r, func(rec *record) { rec.origin.CompareAndSwap(0, i) })
 		}
 	}

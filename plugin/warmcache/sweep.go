@@ -4,6 +4,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
 	"github.com/miekg/dns"
 )
 
@@ -122,13 +124,20 @@ func (c *WarmCache) refresh(e *entry, m *serverMetrics) {
 		<-cl.done // a client's miss is already asking; its answer refreshes the entry
 		return
 	}
+	// The question as the request that filled the entry asked it, 0x20 case included, as
+	// cache's prefetch re-asks a client's question.
+	name := e.key.name
+	if n, _, err := dns.UnpackDomainName(e.msg, wire.HeaderLen); err == nil {
+		name = n
+	}
 	req := new(dns.Msg)
-	req.SetQuestion(e.key.name, e.key.qtype)
+	req.SetQuestion(name, e.key.qtype)
 	req.Question[0].Qclass = e.key.qclass
 	req.CheckingDisabled = e.key.cd
 	req.SetEdns0(udpSize, e.key.do)
 	hits := e.hits
-	c.resolve(c.origins.context(e.origin), nil, req, e.key, e.hash, cl, hits, e.lastHit)
+	ctx, w := c.origins.context(e.origin)
+	c.resolve(ctx, w, req, e.key, e.hash, cl, hits, e.lastHit)
 	if cl.e == nil || cl.e.class == classFailure {
 		// A refresh that failed leaves e and its origin in place.
 		m.prefetchFailed.Inc()
