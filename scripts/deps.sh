@@ -8,6 +8,7 @@ pkgs=(
 	unbound        # third-party DoT upstream (test/lab StartUnbound)
 	nsd            # authoritative of test/conformance (test/kit StartNSD)
 	knot-resolver  # kresd, a reference of test/conformance (test/kit StartKresd)
+	dnsdist        # third-party DoT and DoH server of racetls's tests (test/kit StartDnsdist)
 	knot-dnsutils  # kdig
 	dnsutils       # dig
 	dnsperf        # dnsperf, resperf
@@ -57,7 +58,8 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 if [ -n "$nss_saved" ] && [ "$(cat /etc/nsswitch.conf)" != "$nss_saved" ]; then
 	printf '%s\n' "$nss_saved" | $SUDO tee /etc/nsswitch.conf >/dev/null
 fi
-# Debian starts unbound as a system service on install; the tests start their own.
+# Debian starts unbound and dnsdist as system services on install; the tests start their own.
 if command -v systemctl >/dev/null 2>&1; then
 	$SUDO systemctl disable --now unbound >/dev/null 2>&1 || true
+	$SUDO systemctl disable --now dnsdist >/dev/null 2>&1 || true
 fi
