@@ -117,14 +117,13 @@ type counters struct {
 }
 
 func newCounters(server, to, tr string, t *tally) *counters {
-	return &counters{
+	c := &counters{
 		queries:    queryCount.WithLabelValues(server, to, tr),
 		wins:       winCount.WithLabelValues(server, to, tr),
 		late:       lateCount.WithLabelValues(server, to, tr),
 		reconnects: reconnectCount.WithLabelValues(server, to, tr),
 		full:       handshakeCount.WithLabelValues(server, to, tr, "false"),
 		resumed:    handshakeCount.WithLabelValues(server, to, tr, "true"),
-		early:      earlyCount.WithLabelValues(server, to, tr),
 		inflight:   inflightGauge.WithLabelValues(server, to, tr),
 		conns:      connGauge.WithLabelValues(server, to, tr),
 		duration:   replyDuration.WithLabelValues(server, to, tr),
@@ -133,6 +132,10 @@ func newCounters(server, to, tr string, t *tally) *counters {
 		transport:  tr,
 		t:          t,
 	}
+	if tr == "quic" { // only QUIC has 0-RTT: no family without a DoQ upstream
+		c.early = earlyCount.WithLabelValues(server, to, tr)
+	}
+	return c
 }
 
 func (c *counters) query() {
@@ -174,7 +177,7 @@ func (c *counters) handshake(hs handshake) {
 	if !hs.tls {
 		return
 	}
-	if hs.early {
+	if hs.early && c.early != nil {
 		c.early.Inc()
 	}
 	resumed := hs.resumed
