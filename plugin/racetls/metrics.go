@@ -81,7 +81,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: "racetls",
 		Name:      "conns",
-		Help:      "Gauge of open TLS connections to the upstream.",
+		Help:      "Gauge of open connections to the upstream (for UDP: socket sets).",
 	}, []string{"server", "to", "transport"})
 )
 
