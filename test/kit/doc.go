@@ -12,9 +12,9 @@
 //   - /metrics: Scrape and Sum parse the Prometheus text format with expfmt.
 //   - Load: a bounded, pipelined load generator over UDP, TCP, DoT and the unixsock socket
 //     that records every query's latency (Histogram, and with Keep each query's fate).
-//   - Third-party servers with their own configuration and certificates (NSD, Knot
-//     Resolver; test/lab starts unbound and the Go lab upstreams; test/kit/controlplane a
-//     Kubernetes API server).
+//   - Third-party servers with their own configuration and certificates: StartUnbound,
+//     StartNSD, StartKresd, StartDnsdist; test/kit/controlplane runs etcd and a Kubernetes API
+//     server; test/lab the Go lab upstreams (and unbound in front of one).
 //   - CheckFDs and Run: a leak check for the test process and a runner for tools on PATH.
 //
 // Everything listens on loopback and is stopped when the test ends.
