@@ -32,6 +32,12 @@ func compareReplies(t *testing.T, c *Case, phase int, runs [2]*run, qs []query) 
 				}
 				ka, ta := normMsg(a[k], n)
 				kb, tb := normMsg(b[k], n)
+				if ka != kb && !n.ttl && ttlsWithin(a[k], b[k], n, 1) {
+					// Same but for TTLs a second apart: records that came from a cache
+					// (a pkg/upstream re-entry, say) are as old as each process's clock
+					// says when it asked, and the two processes ask one after the other.
+					kb = ka
+				}
 				if ka != kb {
 					if d := lineDiff(ta, tb); d != "" {
 						fail(t, c, fmt.Sprintf("%s %s %q: reply differs: %s", phaseName[phase], tr.name, q.text, firstDiff(d)),
@@ -350,4 +356,29 @@ func checkExpect(t *testing.T, c *Case, r *run, qs []query) {
 			t.Errorf("Expect names %q, which is not a query of the case", q)
 		}
 	}
+}
+
+// ttlsWithin reports whether wire messages a and b are equal but for TTLs that differ by
+// at most d seconds, record by record.
+func ttlsWithin(a, b []byte, n norm, d uint32) bool {
+	n.ttl = true
+	if ka, _ := normMsg(a, n); ka != func() string { kb, _ := normMsg(b, n); return kb }() {
+		return false
+	}
+	ma, mb := new(dns.Msg), new(dns.Msg)
+	if ma.Unpack(a) != nil || mb.Unpack(b) != nil {
+		return false
+	}
+	ra := append(append(ma.Answer, ma.Ns...), ma.Extra...)
+	rb := append(append(mb.Answer, mb.Ns...), mb.Extra...)
+	if len(ra) != len(rb) {
+		return false
+	}
+	for i := range ra {
+		x, y := ra[i].Header().Ttl, rb[i].Header().Ttl
+		if max(x, y)-min(x, y) > d {
+			return false
+		}
+	}
+	return true
 }
