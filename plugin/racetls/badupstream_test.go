@@ -46,7 +46,7 @@ func badDoH(t *testing.T, ls *labSet) string {
 		TLSConfig: ls.ca.ServerTLS(lab.DefaultServerName),
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			q, _ := io.ReadAll(io.LimitReader(r.Body, 65536))
-			if r.Method != http.MethodPost || r.Header.Get("Content-Type") != dohMime || len(q) < headerLen || binary.BigEndian.Uint16(q) != 0 {
+			if r.Method != http.MethodPost || r.Header.Get("Content-Type") != dohMime || len(q) < wire.HeaderLen || binary.BigEndian.Uint16(q) != 0 {
 				t.Errorf("DoH request: %s %s %q, ID %x; want POST of %s with ID 0", r.Method, r.URL, r.Header.Get("Content-Type"), q[:2], dohMime)
 			}
 			m := new(dns.Msg)

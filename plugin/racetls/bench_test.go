@@ -12,6 +12,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 )
@@ -97,10 +98,10 @@ func BenchmarkSameQuestion(b *testing.B) {
 	m.Response = true
 	m.Question[0].Name = "WWW.example.COM."
 	r, _ := m.Pack()
-	ql, _ := questionLen(q)
+	ql, _ := wire.QuestionLen(q)
 	b.ReportAllocs()
 	for b.Loop() {
-		if !sameQuestion(q[headerLen:headerLen+ql], r) {
+		if !wire.SameQuestion(q[wire.HeaderLen:wire.HeaderLen+ql], r) {
 			b.Fatal("mismatch")
 		}
 	}

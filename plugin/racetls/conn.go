@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 )
 
 var (
@@ -32,7 +34,7 @@ type call struct {
 	resent   int // times re-sent after its connection broke
 }
 
-func (cl *call) question() []byte { return cl.buf[2+headerLen : 2+headerLen+cl.qlen] }
+func (cl *call) question() []byte { return cl.buf[2+wire.HeaderLen : 2+wire.HeaderLen+cl.qlen] }
 
 // conn is one pipelined DNS-over-TLS connection (RFC 7766 §6.2.1.1, RFC 7858
 // §3.3). One reader goroutine demultiplexes replies by message ID; one writer
@@ -219,7 +221,7 @@ func (c *conn) reply(m []byte, now time.Time) {
 		u.ctr.errorf(kindUnknown)
 		return
 	}
-	if !sameQuestion(cl.question(), m) {
+	if !wire.SameQuestion(cl.question(), m) {
 		// A wrong ID or a wrong question: keep waiting for the real reply.
 		c.mu.Unlock()
 		cl.ctr.errorf(kindMismatch)
@@ -233,7 +235,7 @@ func (c *conn) reply(m []byte, now time.Time) {
 	u.answered.Store(true)
 	rtt := now.Sub(cl.sent)
 	cl.ctr.reply(rtt)
-	rc := rcode(m)
+	rc := wire.Rcode(m)
 	ok := isWinner(rc)
 	u.observe(rtt, ok)
 	if !ok {

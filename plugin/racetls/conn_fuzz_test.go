@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -62,7 +63,7 @@ func FuzzReadLoop(f *testing.F) {
 		}
 		if withProbe {
 			c.probe()
-			questions[uint16(nq)] = probeQuery[headerLen : headerLen+probeQlen]
+			questions[uint16(nq)] = probeQuery[wire.HeaderLen : wire.HeaderLen+probeQlen]
 		}
 		if decided {
 			calls[0].rs.done.Store(true)
@@ -117,7 +118,7 @@ func FuzzReadLoop(f *testing.F) {
 			switch {
 			case res.u != u:
 				t.Fatalf("query %d: result from another upstream", k)
-			case answered && (res.err != nil || !bytes.Equal(res.msg, frame) || res.rcode != rcode(frame)):
+			case answered && (res.err != nil || !bytes.Equal(res.msg, frame) || res.rcode != wire.Rcode(frame)):
 				t.Fatalf("query %d: got %x (rcode %d, %v), want the frame %x", k, res.msg, res.rcode, res.err, frame)
 			case !answered && (res.err == nil || res.msg != nil):
 				t.Fatalf("query %d: got %x (%v), want an error: no frame matches", k, res.msg, res.err)
@@ -184,7 +185,7 @@ func replay(stream []byte, questions map[uint16][]byte) model {
 		}
 		frame := stream[2 : 2+n]
 		stream = stream[2+n:]
-		if n < headerLen || frame[2]&0x80 == 0 {
+		if n < wire.HeaderLen || frame[2]&0x80 == 0 {
 			m.garbage = true
 			break
 		}
@@ -212,10 +213,10 @@ func replay(stream []byte, questions map[uint16][]byte) model {
 // most 63) are below 'A', so lowering the whole name is the same as lowering
 // each label.
 func questionMatches(q, msg []byte) bool {
-	if msg[4] != 0 || msg[5] != 1 || len(msg) < headerLen+len(q) {
+	if msg[4] != 0 || msg[5] != 1 || len(msg) < wire.HeaderLen+len(q) {
 		return false
 	}
-	r := msg[headerLen : headerLen+len(q)]
+	r := msg[wire.HeaderLen : wire.HeaderLen+len(q)]
 	name := len(q) - 4
 	return bytes.Equal(asciiLower(r[:name]), asciiLower(q[:name])) && bytes.Equal(r[name:], q[name:])
 }
@@ -259,7 +260,7 @@ func (fq fuzzQuery) call(deadline time.Time) *call {
 	if err != nil {
 		panic(err)
 	}
-	ql, err := questionLen(q)
+	ql, err := wire.QuestionLen(q)
 	if err != nil {
 		panic(err)
 	}
@@ -313,7 +314,7 @@ func readLoopSeeds(tb testing.TB) []readLoopSeed {
 	q0, q1, q2 := fuzzQueries[0], fuzzQueries[1], fuzzQueries[2]
 	ok0, ok1, nx2 := q0.reply(0, dns.RcodeSuccess), q1.reply(1, dns.RcodeSuccess), q2.reply(2, dns.RcodeNameError)
 	upper := bytes.Clone(ok0)
-	copy(upper[headerLen:], "\x03WWW\x07EXAMPLE\x03COM")
+	copy(upper[wire.HeaderLen:], "\x03WWW\x07EXAMPLE\x03COM")
 	garbage := bytes.Clone(ok0)
 	garbage[2] &^= 0x80 // QR clear: not a response
 
@@ -347,7 +348,7 @@ func readLoopSeeds(tb testing.TB) []readLoopSeed {
 		{1, frame(ok0)[:len(ok0)-3]},            // truncated
 		{1, append([]byte{0xFF, 0xFF}, ok0...)}, // length beyond the stream
 		{1, frame(nil, ok0)},                    // empty frame
-		{1, frame(ok0[:headerLen-1])},           // short frame
+		{1, frame(ok0[:wire.HeaderLen-1])},      // short frame
 		{1 | 8, frame(ok0)},                     // late reply
 		{3 | 16, frame(ok1)},                    // deadlines passed
 		{0 | 4, frame(probeReply0)},

@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
 	"golang.org/x/net/http2"
 )
 
@@ -133,7 +135,7 @@ func dohReply(resp *http.Response, id uint16) ([]byte, error) {
 	if len(r) > 0xFFFF {
 		return nil, &queryError{kind: kindHTTP, err: errDoHTooLong}
 	}
-	if len(r) < headerLen {
+	if len(r) < wire.HeaderLen {
 		return nil, &queryError{kind: kindGarbage, err: errShortReply}
 	}
 	binary.BigEndian.PutUint16(r, id)

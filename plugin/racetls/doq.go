@@ -113,7 +113,7 @@ func doqReply(st io.Reader, id uint16) ([]byte, error) {
 	if err != nil {
 		return nil, doqErr(err)
 	}
-	if len(r) < headerLen || binary.BigEndian.Uint16(r) != 0 {
+	if len(r) < wire.HeaderLen || binary.BigEndian.Uint16(r) != 0 {
 		return nil, &queryError{kind: kindGarbage, err: errDoQID}
 	}
 	binary.BigEndian.PutUint16(r, id)

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 )
 
 // msgSession runs each query of a batch as its own exchange (a QUIC stream, an HTTP/2
@@ -42,7 +44,7 @@ func newMsgSession(m *msgSession) *msgSession {
 func (m *msgSession) send(batch []byte) error {
 	for len(batch) >= 2 {
 		n := int(binary.BigEndian.Uint16(batch))
-		if len(batch) < 2+n || n < headerLen {
+		if len(batch) < 2+n || n < wire.HeaderLen {
 			return errGarbage
 		}
 		// The batch is the conn's buffer, reused once send returns.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
 	"github.com/miekg/dns"
 )
 
@@ -28,7 +30,7 @@ func makeProbe(keepalive bool) ([]byte, int) {
 	if err != nil {
 		panic(err)
 	}
-	ql, err := questionLen(b)
+	ql, err := wire.QuestionLen(b)
 	if err != nil {
 		panic(err)
 	}

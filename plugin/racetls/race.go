@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/request"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
 	"github.com/miekg/dns"
 )
@@ -92,7 +93,7 @@ func (rt *RaceTLS) resolve(ctx context.Context, state request.Request, server st
 	if err != nil {
 		return nil, nil, err
 	}
-	qlen, err := questionLen(q)
+	qlen, err := wire.QuestionLen(q)
 	if err != nil {
 		return nil, nil, err
 	}

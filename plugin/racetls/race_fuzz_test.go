@@ -13,6 +13,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
 
@@ -87,8 +88,8 @@ func FuzzResolve(f *testing.F) {
 			t.Fatal(err)
 		}
 		query[0], query[1] = 0, 0 // the ID of every connection's first query
-		ql, _ := questionLen(query)
-		question := query[headerLen : headerLen+ql]
+		ql, _ := wire.QuestionLen(query)
+		question := query[wire.HeaderLen : wire.HeaderLen+ql]
 
 		var winners, failures []*dns.Msg
 		// An upstream is asked when the race hands it the query; its connection's writer
@@ -118,13 +119,13 @@ func FuzzResolve(f *testing.F) {
 			if m.Unpack(frame) != nil {
 				m = nil
 			}
-			if rc := rcode(frame); rc == dns.RcodeSuccess || rc == dns.RcodeNameError {
+			if rc := wire.Rcode(frame); rc == dns.RcodeSuccess || rc == dns.RcodeNameError {
 				if m != nil {
 					winners = append(winners, m)
 				}
 				continue
 			}
-			switch r := failRank(rcode(frame)); {
+			switch r := failRank(wire.Rcode(frame)); {
 			case r > bestRank:
 				bestRank, failures = r, []*dns.Msg{m}
 			case r == bestRank:

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
 	"github.com/miekg/dns"
 )
 
@@ -20,7 +22,7 @@ func checkReply(t *testing.T, r []byte, err error, id uint16) {
 		}
 		return
 	}
-	if len(r) < headerLen || len(r) > 0xFFFF || binary.BigEndian.Uint16(r) != id {
+	if len(r) < wire.HeaderLen || len(r) > 0xFFFF || binary.BigEndian.Uint16(r) != id {
 		t.Fatalf("reply %x (%d bytes), want a message with ID %#x", r, len(r), id)
 	}
 }
@@ -59,7 +61,7 @@ func FuzzDoQReply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		r, err := doqReply(bytes.NewReader(stream), 0xBEEF)
 		checkReply(t, r, err, 0xBEEF)
-		if err == nil && (len(stream) < 2+headerLen || stream[2] != 0 || stream[3] != 0) {
+		if err == nil && (len(stream) < 2+wire.HeaderLen || stream[2] != 0 || stream[3] != 0) {
 			t.Fatalf("stream %x accepted", stream)
 		}
 	})

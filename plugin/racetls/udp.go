@@ -62,7 +62,7 @@ func (t *udpTransport) exchange(ctx context.Context, q []byte) ([]byte, error) {
 		r := buf[:n]
 		// A reply with another ID or question is not ours (spoofed, or late from an
 		// earlier query): keep waiting for the real one (RFC 5452 §4.3).
-		if n < headerLen || binary.BigEndian.Uint16(r) != wireID || !sameQuestion(questionOf(q), r) {
+		if n < wire.HeaderLen || binary.BigEndian.Uint16(r) != wireID || !wire.SameQuestion(questionOf(q), r) {
 			continue
 		}
 		if r[2]&0x02 != 0 { // TC
@@ -93,7 +93,7 @@ func (t *udpTransport) overTCP(ctx context.Context, out []byte, id uint16) ([]by
 		if err != nil {
 			return nil, &queryError{kind: kindConn, err: errTruncatedTCP}
 		}
-		if len(r) < headerLen || binary.BigEndian.Uint16(r) != wireID {
+		if len(r) < wire.HeaderLen || binary.BigEndian.Uint16(r) != wireID {
 			continue
 		}
 		binary.BigEndian.PutUint16(r, id)
@@ -103,9 +103,9 @@ func (t *udpTransport) overTCP(ctx context.Context, out []byte, id uint16) ([]by
 
 // questionOf returns the question bytes of the packed query q.
 func questionOf(q []byte) []byte {
-	n, err := questionLen(q)
+	n, err := wire.QuestionLen(q)
 	if err != nil {
 		return nil
 	}
-	return q[headerLen : headerLen+n]
+	return q[wire.HeaderLen : wire.HeaderLen+n]
 }
