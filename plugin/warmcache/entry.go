@@ -2,7 +2,6 @@ package warmcache
 
 import (
 	"encoding/binary"
-	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -167,9 +166,3 @@ func (e *entry) remaining(now int64) int64 {
 
 // expires returns when the entry expires, in unix nanoseconds.
 func (e *entry) expires() int64 { return e.stored + int64(e.ttl)*int64(time.Second) }
-
-// matches reports whether e answers a request for name (any case), qtype, qclass, do and cd.
-func (e *entry) matches(name string, qtype, qclass uint16, do, cd bool) bool {
-	return e.key.qtype == qtype && e.key.qclass == qclass && e.key.do == do && e.key.cd == cd &&
-		strings.EqualFold(e.key.name, name)
-}

@@ -53,26 +53,6 @@ func asciiLower(s string) string {
 	return s
 }
 
-// equalFold reports whether a and b are equal ignoring ASCII case (RFC 4343).
-func equalFold[S string | []byte](a string, b S) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x |= 0x20
-		}
-		if 'A' <= y && y <= 'Z' {
-			y |= 0x20
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
-
 // foldEqual reports whether the wire names a and b are equal ignoring ASCII case. Label
 // lengths are below 64, so folding letters never confuses them with a length.
 func foldEqual(a, b []byte) bool {
@@ -94,8 +74,11 @@ func foldEqual(a, b []byte) bool {
 // nameEqual reports whether the uncompressed wire name at off in msg is name, a domain
 // name in presentation format, ignoring ASCII case (RFC 4343).
 func nameEqual(msg []byte, off int, name string) bool {
+	if matchFold(msg, off, name, false) {
+		return true
+	}
 	if strings.IndexByte(name, '\\') < 0 {
-		return matchFold(msg, off, name)
+		return false
 	}
 	var buf [256]byte
 	end, err := dns.PackDomainName(name, buf[:], 0, nil, false)
@@ -111,8 +94,9 @@ func qname(msg []byte) string {
 	return asciiLower(name)
 }
 
-// matchFold is nameEqual for a name without escapes.
-func matchFold(msg []byte, off int, name string) bool {
+// matchFold is nameEqual for a name without escapes (a name with some never matches).
+// With write, it also gives the wire name the letter case of name, which must match.
+func matchFold(msg []byte, off int, name string, write bool) bool {
 	if name == "." {
 		return off < len(msg) && msg[off] == 0
 	}
@@ -128,10 +112,14 @@ func matchFold(msg []byte, off int, name string) bool {
 		if c&0xC0 != 0 || off+1+c > len(msg) || j+c > len(name) {
 			return false
 		}
-		for i := range c {
-			x, y := name[j+i], msg[off+1+i]
-			if x == '.' || (x != y && (x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z')) {
-				return false
+		if write {
+			copy(msg[off+1:off+1+c], name[j:j+c])
+		} else {
+			for i := range c {
+				x, y := name[j+i], msg[off+1+i]
+				if x == '.' || x == '\\' || (x != y && (x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z')) {
+					return false
+				}
 			}
 		}
 		j += c

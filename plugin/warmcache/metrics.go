@@ -47,7 +47,7 @@ var (
 	}, []string{"server"})
 	bytesGauge = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace, Subsystem: subsystem, Name: "bytes",
-		Help: "Approximate memory held by the cache's entries.",
+		Help: "Memory held by the cache's entries: payload blocks with their size-class slack, records and index tables (what max_bytes bounds).",
 	}, []string{"server"})
 )
 
