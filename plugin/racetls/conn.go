@@ -146,12 +146,13 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
+		if len(c.wbuf) == 0 { // a token left by a send whose query went out in the last batch
+			c.mu.Unlock()
+			continue
+		}
 		buf := c.wbuf
 		c.wbuf, c.spare = c.spare[:0], nil
 		c.mu.Unlock()
-		if len(buf) == 0 {
-			continue
-		}
 
 		err := c.s.send(buf)
 		c.lastWrite.Store(time.Now().UnixNano())

@@ -11,6 +11,7 @@ import (
 	"github.com/coredns/coredns/request"
 
 	tap "github.com/dnstap/golang-dnstap"
+	"github.com/miekg/dns"
 )
 
 // setTaps adopts the block's dnstap plugins, as forward does at startup.
@@ -39,7 +40,8 @@ func tapAddr(u *upstream) net.Addr {
 
 // tapQuery sends a FORWARDER_QUERY message for the query q asked of u, as
 // forward's toDnstap does for each upstream it tries.
-func tapQuery(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, state request.Request, q []byte, start time.Time) {
+func tapQuery(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, w dns.ResponseWriter, r *dns.Msg, q []byte, start time.Time) {
+	state := request.Request{W: w, Req: r}
 	ta := tapAddr(u)
 	for _, t := range taps {
 		m := new(tap.Message)
@@ -57,7 +59,8 @@ func tapQuery(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, state req
 
 // tapReply sends a FORWARDER_RESPONSE message for the reply r of u, read during
 // the race (winners and losers; late replies have no request left to tap for).
-func tapReply(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, state request.Request, r []byte, start time.Time) {
+func tapReply(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, w dns.ResponseWriter, req *dns.Msg, r []byte, start time.Time) {
+	state := request.Request{W: w, Req: req}
 	ta := tapAddr(u)
 	for _, t := range taps {
 		m := new(tap.Message)

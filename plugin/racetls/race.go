@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coredns/coredns/request"
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
 	"github.com/miekg/dns"
@@ -86,8 +85,8 @@ func failRank(rc int) int {
 // resolve races the query r over the upstreams and returns the winning reply and
 // its upstream, or the best failure reply when nothing won before the deadline.
 // Metrics count under server, the request's server label.
-func (rt *RaceTLS) resolve(ctx context.Context, state request.Request, server string) (*dns.Msg, *upstream, error) {
-	r := withoutHopByHop(state.Req)
+func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.Msg, server string) (*dns.Msg, *upstream, error) {
+	r := withoutHopByHop(req)
 	// Packed once; every upstream gets a copy with its connection's ID.
 	q, err := r.Pack()
 	if err != nil {
@@ -124,7 +123,7 @@ func (rt *RaceTLS) resolve(ctx context.Context, state request.Request, server st
 			}
 			ctr.query()
 			if taps != nil {
-				tapQuery(ctx, taps, u, state, q, time.Now())
+				tapQuery(ctx, taps, u, w, req, q, time.Now())
 			}
 			outstanding++
 			return true
@@ -155,7 +154,7 @@ func (rt *RaceTLS) resolve(ctx context.Context, state request.Request, server st
 		case res := <-rs.ch:
 			outstanding--
 			if taps != nil && res.err == nil {
-				tapReply(ctx, taps, res.u, state, res.msg, now)
+				tapReply(ctx, taps, res.u, w, req, res.msg, now)
 			}
 			if res.err == nil && isWinner(res.rcode) {
 				m := new(dns.Msg)

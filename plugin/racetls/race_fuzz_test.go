@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/plugin/test"
-	"github.com/coredns/coredns/request"
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
@@ -60,7 +59,7 @@ func FuzzResolve(f *testing.F) {
 		}
 		resolved, closed := make(chan struct{}), make(chan struct{})
 		go func() {
-			got.m, _, got.err = rt.resolve(context.Background(), request.Request{W: &test.ResponseWriter{}, Req: fq.msg()}, "")
+			got.m, _, got.err = rt.resolve(context.Background(), &test.ResponseWriter{}, fq.msg(), "")
 			close(resolved)
 		}()
 		go func() {

@@ -106,11 +106,11 @@ func (rt *RaceTLS) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Ms
 	if !rt.started.Load() {
 		return dns.RcodeServerFailure, plugin.Error(rt.Name(), errNotStarted)
 	}
-	ret, u, err := rt.resolve(ctx, state, metrics.WithServer(ctx))
+	ret, u, err := rt.resolve(ctx, w, r, metrics.WithServer(ctx))
 	if err != nil {
 		return dns.RcodeServerFailure, plugin.Error(rt.Name(), err)
 	}
-	metadata.SetValueFunc(ctx, "racetls/upstream", func() string { return u.name })
+	metadata.SetValueFunc(ctx, "racetls/upstream", u.nameFunc)
 	// The client gets its own ID and question, 0x20 case included.
 	ret.Id = r.Id
 	ret.Question = append(ret.Question[:0], r.Question...)

@@ -16,10 +16,11 @@ var (
 
 // upstream is one resolver and its pool of pipelined connections (sessions of its transport).
 type upstream struct {
-	addr string // IP:port
-	name string // the metrics' to label: SCHEME://IP:port
-	tr   transport
-	opts *options
+	addr     string // IP:port
+	name     string // the metrics' to label: SCHEME://IP:port
+	tr       transport
+	opts     *options
+	nameFunc func() string // returns name: the racetls/upstream metadata, made once
 	// fromFile marks an upstream listed by a resolv.conf-style file: it goes when the
 	// file stops listing it.
 	fromFile bool
@@ -48,7 +49,7 @@ type upstream struct {
 }
 
 func newUpstream(addr string, tr transport, opts *options) *upstream {
-	return &upstream{
+	u := &upstream{
 		addr:    addr,
 		name:    tr.scheme() + "://" + addr,
 		tr:      tr,
@@ -57,6 +58,8 @@ func newUpstream(addr string, tr transport, opts *options) *upstream {
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
+	u.nameFunc = func() string { return u.name }
+	return u
 }
 
 // start dials the upstream's connections in the background and keeps them up.
