@@ -1,6 +1,7 @@
 package unixsock
 
 import (
+	"slices"
 	"time"
 
 	"github.com/coredns/coredns/plugin/metrics"
@@ -18,6 +19,7 @@ import (
 type cache interface {
 	frontdoor.Answerer
 	FrontDoorOn() bool
+	RoundRobin() bool
 }
 
 // door answers hits for one owner.
@@ -26,6 +28,7 @@ type door struct {
 	report *frontdoor.Reporter
 	hits   prometheus.Counter
 	label  string
+	rotate bool // loadbalance (round_robin) is in the chain
 }
 
 // prepareDoor decides whether u's socket answers hits in its readers; the chain must be built.
@@ -63,7 +66,7 @@ func (u *Unixsock) prepareDoor() {
 		u.doorWhy = why
 		return
 	}
-	d := &door{cache: wc, label: u.addr, hits: frontdoor.HitsCounter(u.addr)}
+	d := &door{cache: wc, label: u.addr, hits: frontdoor.HitsCounter(u.addr), rotate: slices.Contains(names, "loadbalance")}
 	if h, ok := first.Handler("prometheus").(*metrics.Metrics); ok {
 		d.report = &frontdoor.Reporter{Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus")}
 	}
@@ -74,8 +77,11 @@ func (u *Unixsock) prepareDoor() {
 // writer is TCP-like: no size limit, family 1, proto tcp (see writer).
 func (d *door) hit(msg, dst []byte) ([]byte, bool) {
 	start := time.Now()
+	if d.rotate && !d.cache.RoundRobin() {
+		return nil, false // loadbalance's policy is not known to be round_robin (yet)
+	}
 	reply, rcode, ok := d.cache.Hit(msg, false, dst, d.label)
-	if !ok {
+	if !ok || (d.rotate && !frontdoor.Rotate(reply)) {
 		return nil, false
 	}
 	if d.report != nil {

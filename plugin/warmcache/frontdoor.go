@@ -1,8 +1,10 @@
 package warmcache
 
 import (
+	"context"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -80,9 +82,10 @@ func (c *WarmCache) prepareDoor(cfgs []*dnsserver.Config) error {
 	if err != nil {
 		return err
 	}
-	d := &frontdoor.Door{Cache: c, Server: srv, Label: fd.label}
+	d := &frontdoor.Door{Cache: c, Server: srv, Label: fd.label, Rotate: slices.Contains(names, "loadbalance")}
 	if h, ok := cfg.Handler("prometheus").(*metrics.Metrics); ok {
-		d.Report = &frontdoor.Reporter{Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus")}
+		d.Report = &frontdoor.Reporter{Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus"),
+			Scrubbed: func(rc int) bool { return !c.rawFor(context.Background(), rc) }}
 	}
 	fd.door, fd.cfgs = d, cfgs
 
@@ -137,8 +140,19 @@ func (c *WarmCache) openDoor(shared string) {
 	doors.Lock()
 	s := doors.m[addr]
 	doors.Unlock()
-	if s == nil || s.next != c {
+	if s != nil && s.cur == c && shared == "" {
+		return // in a reload, the cache c replaces handed it over as it shut down
+	}
+	if s == nil || s.next != c && s.cur != c {
+		// Another block's cache took the address (and will close it): the Corefile shares it.
+		fd.door = nil
+		if fd.why = shared; fd.why == "" {
+			fd.why = "another server block on " + addr
+		}
 		return
+	}
+	if shared == "" && fd.door.Rotate && !c.lbPlain.Load() {
+		shared = "loadbalance with a policy other than round_robin"
 	}
 	if shared != "" {
 		fd.why = shared
@@ -217,11 +231,50 @@ func sharedAddress(c *WarmCache, blocks []caddyBlock) string {
 	return ""
 }
 
-// caddyBlock is a server block of the Corefile: its keys and directives.
+// caddyBlock is a server block of the Corefile: its keys and directives, and the tokens of
+// its loadbalance directive.
 type caddyBlock struct {
 	keys []string
 	dirs []string
+	lb   []string
 }
+
+// roundRobin reports whether every block of the Corefile with c's keys that has
+// loadbalance gives it no arguments but round_robin and no options: the policy the front
+// door reproduces.
+func roundRobin(c *WarmCache, blocks []caddyBlock) bool {
+	mine := normKeys(c.keys)
+	for _, b := range blocks {
+		if normKeys(b.keys) != mine || len(b.lb) == 0 {
+			continue
+		}
+		if !slices.Equal(b.lb, []string{"loadbalance"}) && !slices.Equal(b.lb, []string{"loadbalance", "round_robin"}) {
+			return false
+		}
+	}
+	return true
+}
+
+// normKeys returns server block keys as one comparable string: lower case, with the dns://
+// scheme and the default port made explicit.
+func normKeys(keys []string) string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		k = strings.ToLower(k)
+		if !strings.Contains(k, "://") {
+			k = "dns://" + k
+		}
+		if !strings.HasSuffix(k, ":"+keyPort(k)) {
+			k += ":53"
+		}
+		out[i] = k
+	}
+	return strings.Join(out, " ")
+}
+
+// RoundRobin reports whether loadbalance, if the block has it, is known to use the policy the
+// front door reproduces; false until the Corefile has been read.
+func (c *WarmCache) RoundRobin() bool { return c.lbPlain.Load() }
 
 // keyPort returns the port of a server block key ("example.org:1053", "dns://.:53",
 // ".", "tls://.:853"), with CoreDNS's default 53; "" for transports other than dns.

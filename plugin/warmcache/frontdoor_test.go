@@ -25,3 +25,22 @@ func TestSharedAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundRobinPolicy(t *testing.T) {
+	c := New()
+	c.keys = []string{"dns://.:1053"}
+	for _, tc := range []struct {
+		lb   []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"loadbalance"}, true},
+		{[]string{"loadbalance", "round_robin"}, true},
+		{[]string{"loadbalance", "weighted", "/etc/w"}, false},
+		{[]string{"loadbalance", "round_robin", "{", "prefer", "10.0.0.0/8", "}"}, false},
+	} {
+		if got := roundRobin(c, []caddyBlock{{keys: []string{".:1053"}, lb: tc.lb}, {keys: []string{"example.org:53"}, lb: []string{"loadbalance", "weighted", "x"}}}); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.lb, got, tc.want)
+		}
+	}
+}

@@ -134,47 +134,66 @@ var verdicts = struct {
 	pending []*WarmCache
 }{}
 
-func init() {
-	caddy.RegisterEventHook("warmcache", func(ev caddy.EventName, info any) error {
-		if ev != caddy.InstanceStartupEvent {
-			return nil
-		}
-		inst, ok := info.(*caddy.Instance)
-		if !ok {
-			return nil
-		}
-		verdicts.Lock()
-		pending := verdicts.pending
-		verdicts.pending = nil
-		verdicts.Unlock()
-		foreign, known := true, false
-		var cbs []caddyBlock
-		if in := inst.Caddyfile(); in != nil {
-			if blocks, err := caddyfile.Parse(in.Path(), bytes.NewReader(in.Body()), dnsserver.Directives); err == nil {
-				dirs := make([][]string, len(blocks))
-				for i, b := range blocks {
-					for d := range b.Tokens {
-						dirs[i] = append(dirs[i], d)
-					}
-					cbs = append(cbs, caddyBlock{keys: b.Keys, dirs: dirs[i]})
-				}
-				foreign, known = foreignReentry(dirs), true
-			}
-		}
-		for _, c := range pending {
-			shared := "the Corefile could not be read"
-			if known {
-				shared = sharedAddress(c, cbs)
-			}
-			c.openDoor(shared)
-			c.decide(foreign)
-		}
+func init() { registerVerdictHook() }
+
+// registerVerdictHook registers verdictHook unless it is there. caddy's SIGUSR1 handler drops
+// every event hook before it reloads and restores them only when the reload fails (see
+// unixsock's registerHook), so a hook registered once would be gone from the first SIGUSR1
+// on: no verdict, no raw bytes, no front door started by the new instance. Each cache
+// registers it again as it starts; caddy says "already registered" with a panic, which is
+// the expected case here.
+func registerVerdictHook() {
+	defer func() { _ = recover() }()
+	caddy.RegisterEventHook("warmcache", verdictHook)
+}
+
+// verdictHook hands the pending caches the verdict on the Corefile of the instance that
+// started.
+func verdictHook(ev caddy.EventName, info any) error {
+	if ev != caddy.InstanceStartupEvent {
 		return nil
-	})
+	}
+	inst, ok := info.(*caddy.Instance)
+	if !ok {
+		return nil
+	}
+	verdicts.Lock()
+	pending := verdicts.pending
+	verdicts.pending = nil
+	verdicts.Unlock()
+	foreign, known := true, false
+	var cbs []caddyBlock
+	if in := inst.Caddyfile(); in != nil {
+		if blocks, err := caddyfile.Parse(in.Path(), bytes.NewReader(in.Body()), dnsserver.Directives); err == nil {
+			dirs := make([][]string, len(blocks))
+			for i, b := range blocks {
+				for d := range b.Tokens {
+					dirs[i] = append(dirs[i], d)
+				}
+				cb := caddyBlock{keys: b.Keys, dirs: dirs[i]}
+				for _, tok := range b.Tokens["loadbalance"] {
+					cb.lb = append(cb.lb, tok.Text)
+				}
+				cbs = append(cbs, cb)
+			}
+			foreign, known = foreignReentry(dirs), true
+		}
+	}
+	for _, c := range pending {
+		shared := "the Corefile could not be read"
+		if known {
+			shared = sharedAddress(c, cbs)
+			c.lbPlain.Store(roundRobin(c, cbs))
+		}
+		c.openDoor(shared)
+		c.decide(foreign)
+	}
+	return nil
 }
 
 // await queues c for the verdict on its Corefile.
 func (c *WarmCache) await() {
+	registerVerdictHook()
 	verdicts.Lock()
 	verdicts.pending = append(verdicts.pending, c)
 	verdicts.Unlock()

@@ -61,6 +61,7 @@ type WarmCache struct {
 	blockWhy  string
 	keys      []string // the server block's keys, for the log
 	fd        frontDoor
+	lbPlain   atomic.Bool // the block\'s loadbalance, if any, is round_robin (frontdoor.go)
 
 	sem     chan struct{}
 	wg      sync.WaitGroup // refreshes in flight

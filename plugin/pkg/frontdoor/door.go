@@ -26,6 +26,8 @@ type Door struct {
 	Label string
 	// Report reproduces the prometheus plugin's series for hits; nil without prometheus.
 	Report *Reporter
+	// Rotate reorders hits as loadbalance's round_robin does (Rotate).
+	Rotate bool
 
 	hits, passed prometheus.Counter
 }
@@ -40,7 +42,7 @@ func (d *Door) counters() {
 // hit renders the reply to b from the cache into dst.
 func (d *Door) hit(b []byte, addr *net.UDPAddr, dst []byte, start time.Time) ([]byte, bool) {
 	reply, rcode, ok := d.Cache.Hit(b, true, dst, d.Label)
-	if !ok {
+	if !ok || (d.Rotate && !Rotate(reply)) {
 		return nil, false
 	}
 	if d.Report != nil {

@@ -3,10 +3,11 @@ package frontdoor
 import "slices"
 
 // skippable lists the plugins a hit may skip: those whose effect on a hit the front door
-// reproduces (prometheus) or that have none (DESIGN §6.3). loadbalance is not here yet:
-// its rotation on the bytes is not done.
+// reproduces (prometheus, loadbalance's round_robin: the caller checks the policy) or that
+// have none (DESIGN §6.3).
 var skippable = map[string]bool{
-	"prometheus": true, "errors": true, "health": true, "ready": true, "reload": true,
+	"loadbalance": true,
+	"prometheus":  true, "errors": true, "health": true, "ready": true, "reload": true,
 	"loop": true, "bind": true, "debug": true, "unixsock": true, "root": true,
 }
 

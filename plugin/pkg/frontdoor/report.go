@@ -20,10 +20,18 @@ type Reporter struct {
 	Zones func() []string
 	// Plugin is the plugin label of responses_total: the plugin after prometheus.
 	Plugin string
+	// Scrubbed reports whether the chain writes a hit with rcode rc with WriteMsg: the
+	// prometheus recorder then measures the message before the server's ScrubWriter adds
+	// the OPT record, and its response size leaves the OPT out. nil: never.
+	Scrubbed func(rc int) bool
 
 	mu sync.RWMutex
 	m  map[series]*children
 }
+
+// optLen is the length of the OPT record of a hit's reply: root name, type, class, TTL and
+// an empty RDATA (RFC 6891 §6.1.2).
+const optLen = 11
 
 type series struct {
 	server, zone, proto string
@@ -56,6 +64,9 @@ func (r *Reporter) Hit(server string, msg []byte, fam int, proto string, size, r
 	r.mu.RUnlock()
 	if c == nil {
 		c = r.resolve(k)
+	}
+	if q.EDNS && r.Scrubbed != nil && r.Scrubbed(rc) {
+		size -= optLen
 	}
 	if q.DO {
 		c.do.Inc()
