@@ -348,6 +348,8 @@ func TestCoalescedUncachedNotShared(t *testing.T) {
 		} else {
 			m.Answer = []dns.RR{mustRR(t, "tc.example.org. 300 IN A 192.0.2.4")}
 		}
+		m.SetEdns0(4096, false)
+		m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: "6e7364"}}
 		w.WriteMsg(m)
 		return true
 	}
@@ -378,6 +380,8 @@ func TestCoalescedUncachedNotShared(t *testing.T) {
 	}
 	if m := tcp.reply(t); m.Truncated || len(m.Answer) != 1 {
 		t.Errorf("TCP client got the UDP client's truncated reply: %v", m)
+	} else if m.IsEdns0() != nil {
+		t.Errorf("TCP client got the upstream's OPT, which cache does not pass on: %v", m.IsEdns0())
 	}
 }
 

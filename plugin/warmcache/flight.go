@@ -72,7 +72,14 @@ func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, 
 	}
 	e := cl.e
 	if e == nil {
-		return c.next(ctx, w, r)
+		// Down the chain alone, and answered as a leader is.
+		cw := &captureWriter{ResponseWriter: w}
+		own := &call{}
+		own.rcode, own.err = c.next(ctx, cw, r)
+		if cw.msg != nil {
+			own.e, _ = c.insert(k, h, cw.msg, c.now(), 1, c.now().UnixNano(), c.origins.of(ctx, w))
+		}
+		return c.answer(w, r, opt, own, cw.msg)
 	}
 	now := c.now().UnixNano()
 	c.store.touch(e.ref, now)
