@@ -1,16 +1,15 @@
 package unixsock
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	golog "log"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/miekg/dns"
 )
 
@@ -249,22 +248,8 @@ func TestZoneRouting(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects log output written by the server's goroutines.
+type syncBuffer = kit.Buffer
 
 func TestWriteTimeout(t *testing.T) {
 	sock := sockPath(t)
