@@ -52,11 +52,15 @@ func (d *Door) hit(b []byte, addr *net.UDPAddr, dst []byte, start time.Time) ([]
 	return reply, true
 }
 
-// miss answers b as CoreDNS's UDP server would, in a goroutine of its own.
-func (d *Door) miss(c *net.UDPConn, b []byte, addr *net.UDPAddr, oob []byte) {
+// miss answers b as CoreDNS's UDP server would, in a goroutine of its own, and calls done
+// when it has.
+func (d *Door) miss(c *net.UDPConn, b []byte, addr *net.UDPAddr, oob []byte, done func()) {
 	d.passed.Inc()
 	w := &writer{conn: c, addr: addr, oob: oob}
-	go d.serve(w, b)
+	go func() {
+		defer done()
+		d.serve(w, b)
+	}()
 }
 
 // serve is miekg/dns's Server.serveDNS followed by CoreDNS's UDP handler: a datagram

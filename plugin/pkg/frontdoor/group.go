@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Group is the front door's sockets on one address. It is opened before CoreDNS binds
@@ -18,7 +19,16 @@ type Group struct {
 	once  sync.Once
 	mu    sync.Mutex
 	live  bool
+	// misses counts the datagrams handed to the server and not yet answered.
+	misses atomic.Int64
 }
+
+// drainWait is how long Close lets the readers empty their sockets' queues once datagrams
+// go elsewhere; missWait bounds its wait for the misses being answered.
+const (
+	drainWait = 20 * time.Millisecond
+	missWait  = 5 * time.Second
+)
 
 // Open binds n sockets to addr ("host:port", as the server binds it) that steer every
 // datagram to the next socket to join the group.
@@ -66,10 +76,21 @@ func (g *Group) Serve(d *Door) error {
 	return nil
 }
 
-// Close closes g's sockets; the kernel then hands datagrams to the rest of the group.
-// Misses being answered finish on their own.
+// Close closes g's sockets; the kernel then hands datagrams to the rest of the group. A
+// group that serves first steers datagrams to the socket that joined after ours (CoreDNS's,
+// as before Serve), then answers what its sockets hold and waits for the misses being
+// answered on them: a datagram queued on a socket that closes would be lost.
 func (g *Group) Close() error {
 	g.once.Do(func() {
+		g.mu.Lock()
+		live := g.live
+		g.mu.Unlock()
+		if live && steer(g.conns[0], uint32(len(g.conns)), 0) == nil { // #nosec G115 -- a few sockets
+			time.Sleep(drainWait)
+			for end := time.Now().Add(missWait); g.misses.Load() > 0 && time.Now().Before(end); {
+				time.Sleep(time.Millisecond)
+			}
+		}
 		for _, c := range g.conns {
 			c.Close()
 		}

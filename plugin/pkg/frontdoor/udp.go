@@ -115,7 +115,8 @@ func (g *Group) read(c *net.UDPConn) {
 					continue
 				}
 			}
-			d.miss(c, append([]byte(nil), b...), addr, oob)
+			g.misses.Add(1)
+			d.miss(c, append([]byte(nil), b...), addr, oob, func() { g.misses.Add(-1) })
 		}
 		for len(out) > 0 {
 			k, err := pc.WriteBatch(out, 0)
