@@ -7,10 +7,11 @@ COREDNS  := $(BIN)/coredns
 
 all: build
 
-## build: bin/coredns, bin/labdns and the preload shim
+## build: bin/coredns, bin/labdns, bin/dnscache-csi and the preload shim
 build:
 	$(GO) build -o $(COREDNS) ./build
 	$(GO) build -o $(BIN)/labdns ./cmd/labdns
+	$(GO) build -o $(BIN)/dnscache-csi ./cmd/dnscache-csi
 	@if [ -f preload/Makefile ]; then $(MAKE) -s -C preload; fi
 
 ## controlplane: bin/kube-apiserver and bin/kubectl for the control-plane tests, built from the

@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -27,6 +28,9 @@ var podSecurityLevel = map[string]string{
 	"kube-dns":    "restricted", // no hostPath, non-root, drops ALL, adds only NET_BIND_SERVICE
 	"node-cache":  "privileged", // hostPath (the socket and shim directory)
 	"example-app": "privileged", // hostPath (mounts the node cache's directory)
+	"csi":         "privileged", // hostPaths, a privileged container (Bidirectional mount propagation)
+	// The same app with the directory from the CSI driver's inline volume: no hostPath.
+	"csi/example-app": "restricted",
 }
 
 var levels = []string{"privileged", "baseline", "restricted"}
@@ -39,14 +43,29 @@ var levels = []string{"privileged", "baseline", "restricted"}
 // ServiceAccount the manifests create, answering from live objects.
 func TestManifestsOnControlPlane(t *testing.T) {
 	cp := controlplane.Start(t)
+	// A unit that brings its own namespace (csi/example-app) cannot be dry-run before that
+	// namespace exists, as with any kubectl apply: its namespace is applied first.
+	for _, dir := range bundles {
+		for _, o := range loadBundle(t, dir).Objs {
+			if o.Kind == "Namespace" {
+				for _, dry := range []string{"--dry-run=server", "--dry-run=none"} {
+					if _, errOut, err := cp.KubectlWith(cp.Kubeconfig, nil, "apply", dry, "--validate=strict", "-f", o.File); err != nil {
+						t.Fatalf("kubectl apply %s -f %s: %v\n%s", dry, o.File, err, errOut)
+					}
+				}
+			}
+		}
+	}
 	for _, dir := range bundles {
 		if _, errOut, err := cp.KubectlWith(cp.Kubeconfig, nil, "apply", "--dry-run=server", "--validate=strict", "-k", dir); err != nil {
 			t.Fatalf("kubectl apply --dry-run=server --validate=strict -k %s: %v\n%s", dir, err, errOut)
 		} else if strings.Contains(errOut, "Warning") {
 			t.Errorf("kubectl apply --dry-run=server -k %s warns:\n%s", dir, errOut)
 		}
-		if out := cp.Kubectl(t, "get", "-k", dir, "--ignore-not-found", "-o", "name"); out != "" {
-			t.Errorf("the dry run of %s stored objects:\n%s", dir, out)
+		for _, name := range strings.Fields(cp.Kubectl(t, "get", "-k", dir, "--ignore-not-found", "-o", "name")) {
+			if !strings.HasPrefix(name, "namespace/") {
+				t.Errorf("the dry run of %s stored %s", dir, name)
+			}
 		}
 	}
 	for _, dir := range bundles {
@@ -67,6 +86,7 @@ func TestManifestsOnControlPlane(t *testing.T) {
 
 	t.Run("RBAC", func(t *testing.T) { checkRBACEnforced(t, cp) })
 	t.Run("PodSecurity", func(t *testing.T) { checkPodSecurityLevels(t, cp) })
+	t.Run("CSI", func(t *testing.T) { checkCSI(t, cp) })
 	t.Run("kube-dns answers", func(t *testing.T) { checkKubeDNSAnswers(t, cp) })
 }
 
@@ -88,7 +108,7 @@ func checkRBACEnforced(t *testing.T, cp *controlplane.ControlPlane) {
 		return false
 	}
 	cp.Client.CoreV1().ServiceAccounts(kubeDNSNS).Create(context.Background(), &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "no-rbac"}}, metav1.CreateOptions{})
-	for _, sa := range []string{"coredns", "dnscache-node", "no-rbac"} {
+	for _, sa := range []string{"coredns", "dnscache-node", "dnscache-csi", "no-rbac"} {
 		granted := sa == "coredns"
 		for _, res := range need {
 			for _, verb := range []string{"list", "watch"} {
@@ -113,7 +133,7 @@ func checkPodSecurityLevels(t *testing.T, cp *controlplane.ControlPlane) {
 	for _, lvl := range levels {
 		ns := "psa-" + lvl
 		cp.Namespace(t, ns, map[string]string{"pod-security.kubernetes.io/enforce": lvl})
-		for _, sa := range []string{"coredns", "dnscache-node"} {
+		for _, sa := range []string{"coredns", "dnscache-node", "dnscache-csi"} {
 			cp.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{})
 		}
 	}
@@ -132,7 +152,7 @@ func checkPodSecurityLevels(t *testing.T, cp *controlplane.ControlPlane) {
 		want := podSecurityLevel[dir]
 		for i, lvl := range levels {
 			pod := &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: dir, Namespace: "psa-" + lvl, Labels: templates[0].Labels},
+				ObjectMeta: metav1.ObjectMeta{Name: strings.ReplaceAll(dir, "/", "-"), Namespace: "psa-" + lvl, Labels: templates[0].Labels},
 				Spec:       templates[0].Spec,
 			}
 			_, err := cp.Client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
@@ -144,6 +164,46 @@ func checkPodSecurityLevels(t *testing.T, cp *controlplane.ControlPlane) {
 				t.Errorf("%s: admitted under %s, want refused (its level is %s): %v", dir, lvl, want, err)
 			}
 		}
+	}
+}
+
+// checkCSI checks what the API server stored of the CSI driver, and that the example app's pod
+// is admitted in its own namespace (which enforces restricted, from the unit's namespace.yaml)
+// while the hostPath variant of the same app is refused there.
+func checkCSI(t *testing.T, cp *controlplane.ControlPlane) {
+	ctx := context.Background()
+	drv, err := cp.Client.StorageV1().CSIDrivers().Get(ctx, csiDriverName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if modes := drv.Spec.VolumeLifecycleModes; len(modes) != 1 || modes[0] != storagev1.VolumeLifecycleEphemeral {
+		t.Errorf("CSIDriver %s: volumeLifecycleModes %v, want [Ephemeral]", drv.Name, modes)
+	}
+	ns, err := cp.Client.CoreV1().Namespaces().Get(ctx, csiExampleNS, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lvl := ns.Labels["pod-security.kubernetes.io/enforce"]; lvl != "restricted" {
+		t.Fatalf("namespace %s enforces %q, want restricted", ns.Name, lvl)
+	}
+	// The ServiceAccount the controller manager (absent here) would create in the namespace.
+	if _, err := cp.Client.CoreV1().ServiceAccounts(csiExampleNS).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pod := func(dir string) *corev1.Pod {
+		d := one[*appsv1.Deployment](t, loadBundle(t, dir))
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: csiExampleNS, Labels: d.Spec.Template.Labels},
+			Spec:       d.Spec.Template.Spec,
+		}
+	}
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	if _, err := cp.Client.CoreV1().Pods(csiExampleNS).Create(ctx, pod("csi/example-app"), dry); err != nil {
+		t.Errorf("the CSI example app's pod is refused in %s: %v", csiExampleNS, err)
+	}
+	_, err = cp.Client.CoreV1().Pods(csiExampleNS).Create(ctx, pod("example-app"), dry)
+	if err == nil || !strings.Contains(err.Error(), "violates PodSecurity") || !strings.Contains(err.Error(), "hostPath") {
+		t.Errorf("the hostPath example app's pod in %s: %v, want refused for its hostPath volume", csiExampleNS, err)
 	}
 }
 

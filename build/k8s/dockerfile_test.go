@@ -202,6 +202,9 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("the image has no %s, which the node cache's init container uses", p)
 		}
 	}
+	if !dests[imageCSI] {
+		t.Errorf("the image has no %s, which the CSI DaemonSet runs", imageCSI)
+	}
 }
 
 // TestManifestImages checks that every dnscache container in the manifests runs the same image,

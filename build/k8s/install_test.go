@@ -17,6 +17,7 @@ import (
 const (
 	imageBusybox = "/usr/local/bin/busybox"
 	imageShim    = "/usr/local/lib/dnscache/libnss_dnscache.so.2"
+	imageCSI     = "/dnscache-csi" // the CSI node driver, cmd/dnscache-csi
 )
 
 // TestInstallShim runs the node cache's init script with busybox (the same Debian

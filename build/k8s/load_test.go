@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kjson "sigs.k8s.io/json"
@@ -46,6 +47,10 @@ func newObject(tm metav1.TypeMeta) (any, error) {
 	switch tm.APIVersion + " " + tm.Kind {
 	case "v1 ServiceAccount":
 		return &corev1.ServiceAccount{}, nil
+	case "v1 Namespace":
+		return &corev1.Namespace{}, nil
+	case "storage.k8s.io/v1 CSIDriver":
+		return &storagev1.CSIDriver{}, nil
 	case "v1 ConfigMap":
 		return &corev1.ConfigMap{}, nil
 	case "v1 Service":

@@ -15,15 +15,18 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/dnscache/dnscache/build/csi"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/kit/controlplane"
 )
 
 // The install units under build/k8s.
-var bundles = []string{"kube-dns", "node-cache", "example-app"}
+var bundles = []string{"kube-dns", "node-cache", "example-app", "csi", "csi/example-app"}
 
 const (
 	// nodeDir is the node cache's directory on the node (the hostPath), hostDir the same
@@ -91,7 +94,7 @@ func TestKustomizationsListEveryFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range ents {
-			if strings.HasSuffix(e.Name(), ".yaml") && e.Name() != "kustomization.yaml" {
+			if !e.IsDir() && strings.HasSuffix(e.Name(), ".yaml") && e.Name() != "kustomization.yaml" {
 				present = append(present, e.Name())
 			}
 		}
@@ -112,6 +115,7 @@ func TestObjectNames(t *testing.T) {
 			default:
 				continue
 			}
+			clusterScoped := o.Kind == "ClusterRole" || o.Kind == "ClusterRoleBinding" || o.Kind == "Namespace" || o.Kind == "CSIDriver"
 			// RBAC names may hold ':' (system:coredns); everything else is a DNS subdomain.
 			if o.Kind != "ClusterRole" && o.Kind != "ClusterRoleBinding" {
 				for _, e := range validation.IsDNS1123Subdomain(m.GetName()) {
@@ -121,8 +125,7 @@ func TestObjectNames(t *testing.T) {
 			if m.GetName() == "" {
 				t.Errorf("%s: %s without a name", o.File, o.Kind)
 			}
-			namespaced := o.Kind != "ClusterRole" && o.Kind != "ClusterRoleBinding"
-			if namespaced && m.GetNamespace() == "" {
+			if !clusterScoped && m.GetNamespace() == "" {
 				t.Errorf("%s: %s %s has no namespace", o.File, o.Kind, m.GetName())
 			}
 		}
@@ -343,7 +346,9 @@ func checkPodSpec(t *testing.T, b *bundle, what string, sel *metav1.LabelSelecto
 		if c.Image == "" {
 			t.Errorf("%s %s: no image", what, c.Name)
 		}
-		if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+		// A privileged container (the CSI driver's: mount propagation) escalates by definition;
+		// the API server refuses allowPrivilegeEscalation: false on it.
+		if sc := c.SecurityContext; sc == nil || (sc.Privileged == nil || !*sc.Privileged) && (sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation) {
 			t.Errorf("%s %s: want allowPrivilegeEscalation: false", what, c.Name)
 		}
 	}
@@ -574,6 +579,9 @@ func TestKustomizationImages(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
+			if e.IsDir() {
+				continue
+			}
 			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
 			if err != nil {
 				t.Fatal(err)
@@ -600,6 +608,162 @@ func TestKustomizationImages(t *testing.T) {
 		}
 		if n == 0 {
 			t.Errorf("%s: kubectl kustomize rendered no image", dir)
+		}
+	}
+}
+
+const (
+	csiDriverName = csi.DefaultName // the CSIDriver object's name, and a pod volume's csi.driver
+	csiExampleNS  = "dnscache-example"
+	kubeletPods   = "/var/lib/kubelet/pods"
+)
+
+// TestCSIDriver checks the CSI unit: the CSIDriver object, and a DaemonSet whose driver and
+// node-driver-registrar agree on the socket, publish from the node cache's directory and
+// reach the kubelet's pods directory with Bidirectional propagation. The driver's arguments
+// are given to the real cmd/dnscache-csi, which must accept them.
+func TestCSIDriver(t *testing.T) {
+	b := loadBundle(t, "csi")
+	drv := one[*storagev1.CSIDriver](t, b)
+	if drv.Name != csiDriverName {
+		t.Errorf("CSIDriver %s, want %s (build/csi's DefaultName)", drv.Name, csiDriverName)
+	}
+	sp := drv.Spec
+	if sp.AttachRequired == nil || *sp.AttachRequired || sp.PodInfoOnMount == nil || !*sp.PodInfoOnMount ||
+		!slices.Equal(sp.VolumeLifecycleModes, []storagev1.VolumeLifecycleMode{storagev1.VolumeLifecycleEphemeral}) ||
+		sp.FSGroupPolicy == nil || *sp.FSGroupPolicy != storagev1.NoneFSGroupPolicy {
+		t.Errorf("CSIDriver spec %+v: want attachRequired false, podInfoOnMount true (the driver checks csi.storage.k8s.io/ephemeral), volumeLifecycleModes [Ephemeral], fsGroupPolicy None", sp)
+	}
+	if n := len(all[*rbacv1.ClusterRole](b)) + len(all[*rbacv1.ClusterRoleBinding](b)); n != 0 {
+		t.Errorf("%s: %d RBAC objects, want none (the driver does not read the API server)", b.Dir, n)
+	}
+	if sa := one[*corev1.ServiceAccount](t, b); sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+		t.Errorf("ServiceAccount %s: want automountServiceAccountToken: false", sa.Name)
+	}
+
+	ds := one[*appsv1.DaemonSet](t, b)
+	spec := &ds.Spec.Template.Spec
+	what := "DaemonSet " + ds.Name
+	checkPodSpec(t, b, what, ds.Spec.Selector, ds.Spec.Template.Labels, spec)
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("%s: want automountServiceAccountToken: false", what)
+	}
+	vols := map[string]*corev1.Volume{}
+	for i := range spec.Volumes {
+		vols[spec.Volumes[i].Name] = &spec.Volumes[i]
+	}
+	// hostOf returns the node path that c sees at p, through its mounts' hostPath volumes.
+	hostOf := func(c *corev1.Container, p string) (string, corev1.VolumeMount) {
+		for _, m := range c.VolumeMounts {
+			if v := vols[m.Name]; v != nil && v.HostPath != nil && (p == m.MountPath || strings.HasPrefix(p, m.MountPath+"/")) {
+				return v.HostPath.Path + strings.TrimPrefix(p, m.MountPath), m
+			}
+		}
+		t.Errorf("%s %s: %s is in no hostPath mount", what, c.Name, p)
+		return "", corev1.VolumeMount{}
+	}
+
+	d := container(t, what, spec.Containers, "dnscache-csi")
+	if !slices.Equal(d.Command, []string{imageCSI}) {
+		t.Errorf("%s: command %v, want [%s] (the image's driver binary)", what, d.Command, imageCSI)
+	}
+	if server := container(t, "node-cache", one[*appsv1.DaemonSet](t, loadBundle(t, "node-cache")).Spec.Template.Spec.Containers, "coredns"); d.Image != server.Image {
+		t.Errorf("%s: image %s, the node cache runs %s", what, d.Image, server.Image)
+	}
+	if sc := d.SecurityContext; sc == nil || sc.Privileged == nil || !*sc.Privileged {
+		t.Errorf("%s: the driver must be privileged (mount propagation)", what)
+	}
+	args := map[string]string{}
+	for i := 0; i+1 < len(d.Args); i += 2 {
+		args[d.Args[i]] = d.Args[i+1]
+	}
+	if len(args)*2 != len(d.Args) {
+		t.Fatalf("%s: args %v, want -flag value pairs", what, d.Args)
+	}
+	if args["-driver-name"] != csiDriverName {
+		t.Errorf("%s: -driver-name %q, want %s", what, args["-driver-name"], csiDriverName)
+	}
+	if args["-node-id"] != "$(NODE_NAME)" || !slices.ContainsFunc(d.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "NODE_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "spec.nodeName"
+	}) {
+		t.Errorf("%s: want -node-id $(NODE_NAME) with NODE_NAME from spec.nodeName", what)
+	}
+	if src, m := hostOf(d, args["-source"]); src != nodeDir || !m.ReadOnly {
+		t.Errorf("%s: -source %s is the node's %s (readOnly %v), want the node cache's %s, read-only", what, args["-source"], src, m.ReadOnly, nodeDir)
+	}
+	if root, m := hostOf(d, args["-target-root"]); root != kubeletPods || args["-target-root"] != kubeletPods ||
+		m.MountPropagation == nil || *m.MountPropagation != corev1.MountPropagationBidirectional {
+		t.Errorf("%s: -target-root %s (node %s): want %s mounted at the same path with Bidirectional propagation", what, args["-target-root"], root, kubeletPods)
+	}
+	sock, _ := hostOf(d, args["-endpoint"])
+	if want := "/var/lib/kubelet/plugins/" + csiDriverName + "/csi.sock"; sock != want {
+		t.Errorf("%s: the driver's socket is the node's %s, want %s", what, sock, want)
+	}
+
+	r := container(t, what, spec.Containers, "node-driver-registrar")
+	rargs := map[string]string{}
+	for _, a := range r.Args {
+		k, v, _ := strings.Cut(a, "=")
+		rargs[k] = v
+	}
+	if rsock, _ := hostOf(r, rargs["--csi-address"]); rsock != sock {
+		t.Errorf("%s: the registrar dials the node's %s, the driver listens on %s", what, rsock, sock)
+	}
+	if rargs["--kubelet-registration-path"] != sock {
+		t.Errorf("%s: --kubelet-registration-path %s, want the socket's node path %s", what, rargs["--kubelet-registration-path"], sock)
+	}
+	if reg, _ := hostOf(r, "/registration"); reg != "/var/lib/kubelet/plugins_registry" {
+		t.Errorf("%s: the registrar's /registration is the node's %s, want /var/lib/kubelet/plugins_registry", what, reg)
+	}
+
+	// The real driver accepts these arguments (-version exits after parsing them).
+	bin := filepath.Join(t.TempDir(), "dnscache-csi")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/dnscache-csi")
+	build.Dir = kit.RepoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/dnscache-csi: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, append(slices.Clone(d.Args), "-version")...).CombinedOutput(); err != nil || !strings.HasPrefix(string(out), csiDriverName+" ") {
+		t.Errorf("dnscache-csi %v -version: %v\n%s", d.Args, err, out)
+	}
+}
+
+// TestCSIExampleApp checks the example app for restricted namespaces: the app of
+// build/k8s/example-app, with the node cache's directory from a read-only inline volume of the
+// CSI driver instead of a hostPath, in a namespace that enforces restricted.
+func TestCSIExampleApp(t *testing.T) {
+	b := loadBundle(t, "csi/example-app")
+	ns := one[*corev1.Namespace](t, b)
+	if ns.Name != csiExampleNS {
+		t.Errorf("namespace %s, want %s", ns.Name, csiExampleNS)
+	}
+	for _, mode := range []string{"enforce", "warn", "audit"} {
+		if lvl := ns.Labels["pod-security.kubernetes.io/"+mode]; lvl != "restricted" {
+			t.Errorf("namespace %s: %s level %q, want restricted", ns.Name, mode, lvl)
+		}
+	}
+	d := one[*appsv1.Deployment](t, b)
+	if d.Namespace != ns.Name {
+		t.Errorf("Deployment %s in namespace %s, want %s", d.Name, d.Namespace, ns.Name)
+	}
+	spec := &d.Spec.Template.Spec
+	what := "Deployment " + d.Name
+	checkPodSpec(t, b, what, d.Spec.Selector, d.Spec.Template.Labels, spec)
+	if len(spec.Volumes) != 1 {
+		t.Fatalf("%s: %d volumes, want one", what, len(spec.Volumes))
+	}
+	v := &spec.Volumes[0]
+	if v.CSI == nil || v.CSI.Driver != csiDriverName || v.CSI.ReadOnly == nil || !*v.CSI.ReadOnly {
+		t.Errorf("%s: volume %s: want csi driver %s with readOnly: true (the driver refuses it otherwise)", what, v.Name, csiDriverName)
+	}
+	// The same app as build/k8s/example-app, the volume aside.
+	orig := one[*appsv1.Deployment](t, loadBundle(t, "example-app")).Spec.Template.Spec.Containers
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		checkDirMount(t, what+" "+c.Name, c, v, true)
+		j := slices.IndexFunc(orig, func(o corev1.Container) bool { return o.Name == c.Name })
+		if j < 0 || orig[j].Image != c.Image || !slices.Equal(orig[j].Args, c.Args) || !slices.Equal(orig[j].Env, c.Env) {
+			t.Errorf("%s %s: not the example app of build/k8s/example-app", what, c.Name)
 		}
 	}
 }
