@@ -217,3 +217,25 @@ func raw(t *testing.T, addr string, b []byte) string {
 	m.Id = 0
 	return m.String()
 }
+
+// TestWildcardAddress: on a socket bound to every address (CoreDNS's ":53", a dual-stack IPv6
+// socket), replies to IPv4 and IPv6 clients leave from the address each query came to.
+func TestWildcardAddress(t *testing.T) {
+	_, port, _ := net.SplitHostPort(freeUDP(t))
+	addr := ":" + port
+	g, err := frontdoor.Open(addr, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Serve(&frontdoor.Door{Cache: cache(t), Server: coreServer(t, "127.0.0.1:"+port), Label: "dns://" + addr}); err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"127.0.0.1:" + port, "[::1]:" + port} {
+		for _, name := range []string{"hit.test.", "miss.test."} {
+			if got := who(t, to, name, 3); got["error"] > 0 || got["empty"] > 0 {
+				t.Errorf("%s %s: %v", to, name, got)
+			}
+		}
+	}
+}

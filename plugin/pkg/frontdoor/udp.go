@@ -26,47 +26,53 @@ type batchConn interface {
 }
 
 // cmsg reads and writes the packet info of a socket bound to a wildcard address, so that a
-// reply leaves from the address its query came to.
-type cmsg struct {
-	v6   bool
-	size int
-}
+// reply leaves from the address its query came to, as miekg/dns does it (udp.go:
+// setUDPSocketOptions, correctSource): both families' packet info is asked for, since an
+// IPv6 socket receives IPv4 datagrams too, and the reply's source is set with the family of
+// the address, as ipv6's Marshal ignores IPv4 addresses.
+type cmsg struct{ size int }
 
 func (m cmsg) src(oob []byte) []byte {
 	if len(oob) == 0 {
 		return nil
 	}
-	if m.v6 {
-		var cm ipv6.ControlMessage
-		if cm.Parse(oob) != nil || cm.Dst == nil {
-			return nil
+	var dst net.IP
+	var cm6 ipv6.ControlMessage
+	if cm6.Parse(oob) == nil && cm6.Dst != nil {
+		dst = cm6.Dst
+	} else {
+		var cm4 ipv4.ControlMessage
+		if cm4.Parse(oob) == nil && cm4.Dst != nil {
+			dst = cm4.Dst
 		}
-		return (&ipv6.ControlMessage{Src: cm.Dst, IfIndex: cm.IfIndex}).Marshal()
 	}
-	var cm ipv4.ControlMessage
-	if cm.Parse(oob) != nil || cm.Dst == nil {
+	switch {
+	case dst == nil:
 		return nil
+	case dst.To4() == nil:
+		return (&ipv6.ControlMessage{Src: dst}).Marshal()
+	default:
+		return (&ipv4.ControlMessage{Src: dst}).Marshal()
 	}
-	return (&ipv4.ControlMessage{Src: cm.Dst, IfIndex: cm.IfIndex}).Marshal()
 }
 
 // open prepares c for batches and, when it is bound to a wildcard address, packet info.
 func open(c *net.UDPConn) (batchConn, cmsg) {
 	la, _ := c.LocalAddr().(*net.UDPAddr)
-	v6 := la != nil && la.IP.To4() == nil
 	wild := la == nil || la.IP.IsUnspecified()
-	if v6 {
-		p := ipv6.NewPacketConn(c)
-		if wild && p.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true) == nil {
-			return p, cmsg{v6: true, size: len(ipv6.NewControlMessage(ipv6.FlagDst | ipv6.FlagInterface))}
+	var cm cmsg
+	if wild {
+		err6 := ipv6.NewPacketConn(c).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
+		err4 := ipv4.NewPacketConn(c).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
+		if err6 == nil || err4 == nil {
+			cm.size = len(ipv6.NewControlMessage(ipv6.FlagDst|ipv6.FlagInterface)) +
+				len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface))
 		}
-		return p, cmsg{v6: true}
 	}
-	p := ipv4.NewPacketConn(c)
-	if wild && p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true) == nil {
-		return p, cmsg{size: len(ipv4.NewControlMessage(ipv4.FlagDst | ipv4.FlagInterface))}
+	if la != nil && la.IP.To4() == nil {
+		return ipv6.NewPacketConn(c), cm
 	}
-	return p, cmsg{}
+	return ipv4.NewPacketConn(c), cm
 }
 
 // read serves c until it is closed: hits in place, the rest through the door's server.
