@@ -51,12 +51,15 @@ type worker struct {
 	nextID uint16
 
 	// results, guarded by mu
-	sent, answered, timeouts, failed, late, truncated, errors int64
-	rcodes                                                    [16]int64
-	hist                                                      Histogram
-	last                                                      time.Duration
-	errs                                                      []error
-	recs                                                      []Record
+	sent, timeouts, failed, late, errors int64
+	last                                 time.Duration
+	errs                                 []error
+	recs                                 []Record
+	// results of the reader goroutine (one per session, one after another)
+	answered, truncated int64
+	rcodes              [16]int64
+	hist                Histogram
+	lastReply           time.Duration
 }
 
 // session is one connection's life.
@@ -156,6 +159,7 @@ func (w *worker) run(ctx context.Context) {
 	}
 	close(sweepDone)
 	wg.Wait()
+	w.last = max(w.last, w.lastReply)
 	if w.last == 0 {
 		w.last = time.Since(w.r.start)
 	}
@@ -338,8 +342,12 @@ func (w *worker) reply(msg []byte) {
 		w.mu.Unlock()
 		return
 	}
-	rtt, k := now-s.sent, s.k
+	rtt, k, sent := now-s.sent, s.k, s.sent
 	s.gen = 0
+	w.mu.Unlock()
+	<-w.window
+
+	// The reader's own counters, outside the lock that the sender and the sweeper take.
 	rcode := wire.Rcode(msg)
 	if msg[2]&0x02 != 0 {
 		w.truncated++
@@ -347,9 +355,12 @@ func (w *worker) reply(msg []byte) {
 	w.answered++
 	w.rcodes[rcode]++
 	w.hist.Record(rtt)
-	w.done(k, s.sent, now, rcode, rcodeFail(rcode))
-	w.mu.Unlock()
-	<-w.window
+	w.lastReply = now
+	if w.r.cfg.Keep {
+		w.mu.Lock()
+		w.done(k, sent, now, rcode, rcodeFail(rcode))
+		w.mu.Unlock()
+	}
 
 	if f := w.r.cfg.OnReply; f != nil {
 		f(k, rtt, rcode)
