@@ -167,7 +167,6 @@ var justified = []justification{
 		"unbound and Knot Resolver always do; stock CoreDNS's miss passes NSD's header on, and NSD does not copy CD"},
 }
 
-
 func justify(cas, field string, res map[string]result) int {
 	for i, j := range justified {
 		if strings.HasPrefix(cas, j.cases) && j.field == field && (j.when == nil || j.when(res)) {
