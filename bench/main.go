@@ -50,6 +50,7 @@ type group struct {
 
 var groups = []group{
 	{"hit", runHit},
+	{"peers", runPeers},
 	{"miss", runMiss},
 	{"warm", runWarm},
 	{"shim", runShim},
@@ -71,7 +72,7 @@ func main() {
 	flag.StringVar(&s.coredns, "coredns", "bin/coredns", "CoreDNS binary under test")
 	flag.StringVar(&s.serverCPU, "server-cpu", "0", "taskset CPU list for the servers under test (empty: no pinning)")
 	flag.StringVar(&s.clientCPU, "client-cpu", "1", "taskset CPU list for dnsperf (empty: no pinning)")
-	flag.StringVar(&only, "only", "", "comma-separated groups to run: hit,miss,warm,shim,mem (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated groups to run: hit,peers,miss,warm,shim,mem (default all)")
 	flag.Parse()
 	if only != "" {
 		s.only = map[string]bool{}

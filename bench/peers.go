@@ -1,0 +1,356 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dnscache/dnscache/test/kit"
+	"github.com/dnscache/dnscache/test/lab"
+
+	"github.com/miekg/dns"
+)
+
+// The peers group (issue 12): a UDP cache hit in the chain kubeadm deploys CoreDNS with,
+// with stock cache, with warmcache with its front door off and on, against the caches a user
+// would pick instead: unbound (one thread), dnsdist with its packet cache and Knot Resolver,
+// all from Debian. Every server forwards to the same plain-UDP lab upstream and runs on the
+// server core; dnsperf asks 1k hot names from the client core.
+
+// kubeadmChain is the Corefile of kubeadm's CoreDNS without kubernetes (errors, health,
+// ready, reload, loop, prometheus) with cache forwarding to the lab; cache is the cache
+// directive with its block.
+func kubeadmChain(cache string) string {
+	return `.:{{.Port}} {
+    bind 127.0.0.1
+    errors
+    health {{.Health}}
+    ready {{.Ready}}
+    reload
+    loop
+    prometheus {{.Metrics}}
+    ` + strings.ReplaceAll(cache, "\n", "\n    ") + `
+    forward . {{index .UDP 0}}
+}
+`
+}
+
+// peerCase is one server of the group.
+type peerCase struct {
+	name, short string
+	start       func(s *suite, up string) (*server, error)
+	reason      string // non-empty: not available
+}
+
+// peerResult is the best of a case's rounds.
+type peerResult struct {
+	qps  float64       // dnsperf QPS, best round
+	cpu  time.Duration // server CPU per answered query, lowest round
+	busy float64       // server CPU time over wall time in the round with the lowest CPU/q
+	lost int64         // dnsperf's lost queries, summed
+}
+
+func runPeers(ctx context.Context, s *suite) error {
+	up, err := lab.Start(lab.Config{TTL: 3600})
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	file := filepath.Join(s.out, "hot.txt")
+	var b strings.Builder
+	for i := range hotNames {
+		fmt.Fprintf(&b, "%s A\n", hotName(i))
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+
+	coredns := func(cache string) func(*suite, string) (*server, error) {
+		return func(s *suite, up string) (*server, error) {
+			return s.startCoreDNS("peers", kubeadmChain(cache), nil, []string{up})
+		}
+	}
+	cases := []peerCase{
+		{name: "stock cache, kubeadm chain", short: "cache", start: coredns("cache 3600")},
+		{name: "warmcache, kubeadm chain, front door off", short: "warmcache", start: coredns("warmcache {\nfront_door off\n}")},
+		{name: "warmcache, kubeadm chain, front door on", short: "front door", start: coredns("warmcache {\nfront_door on\n}")},
+		{name: "unbound, one thread", short: "unbound", start: (*suite).startUnbound},
+		{name: "dnsdist, packet cache", short: "dnsdist", start: (*suite).startDnsdist},
+		{name: "Knot Resolver", short: "kresd", start: (*suite).startKresd},
+	}
+	if !s.has("warmcache") {
+		cases[1].reason, cases[2].reason = s.missing("warmcache"), s.missing("warmcache")
+	}
+	for i, bin := range []string{"", "", "", kit.UnboundBinary, "/usr/bin/dnsdist", "/usr/sbin/kresd"} {
+		if _, err := os.Stat(bin); bin != "" && err != nil {
+			cases[i].reason = "n/a (" + bin + " not installed: make deps)"
+		}
+	}
+	rounds := 3
+	dur := pick(s, time.Second, 3*time.Second)
+
+	servers := map[string]*server{}
+	defer func() {
+		for _, srv := range servers {
+			srv.stop()
+		}
+	}()
+	for _, c := range cases {
+		if c.reason != "" {
+			fmt.Printf("   %-42s %s\n", c.name, c.reason)
+			continue
+		}
+		srv, err := c.start(s, up.UDPAddr())
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		servers[c.name] = srv
+		if err := warmHot(ctx, srv); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+	results := map[string]*peerResult{}
+	for round := range rounds {
+		for _, c := range cases {
+			srv := servers[c.name]
+			if srv == nil {
+				continue
+			}
+			r := results[c.name]
+			if r == nil {
+				r = &peerResult{}
+				results[c.name] = r
+			}
+			var sat *perfResult
+			t0 := time.Now()
+			c0, err := srv.CPUTime()
+			if err != nil {
+				return err
+			}
+			if sat, err = s.dnsperf(ctx, perfRun{Port: srv.Port, File: file, Duration: dur, Clients: 4, Inflight: 256}); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			c1, err := srv.CPUTime()
+			if err != nil {
+				return err
+			}
+			wall := time.Since(t0)
+			r.lost += sat.Lost
+			if sat.QPS > r.qps {
+				r.qps = sat.QPS
+			}
+			if sat.Completed > 0 {
+				if cpu := (c1 - c0) / time.Duration(sat.Completed); r.cpu == 0 || cpu < r.cpu {
+					r.cpu, r.busy = cpu, (c1-c0).Seconds()/wall.Seconds()
+				}
+			}
+			if round == rounds-1 {
+				fmt.Printf("   %-42s %8.0f qps, CPU/q %s (best of %d rounds)\n", c.name, r.qps, fcpu(r.cpu), rounds)
+			}
+		}
+	}
+	for _, c := range cases {
+		srv := servers[c.name]
+		if srv == nil {
+			continue
+		}
+		delete(servers, c.name)
+		// bin/coredns must exit cleanly; the peers' exit status on SIGTERM is theirs.
+		if err := srv.stop(); err != nil && srv.Name == "peers" {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+	}
+
+	unbound, stock := results[cases[3].name], results[cases[0].name]
+	cpuRatio := func(r, ref *peerResult) string {
+		if r == nil || ref == nil || r.cpu == 0 || ref.cpu == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f×", float64(r.cpu)/float64(ref.cpu))
+	}
+	qpsRatio := func(r, ref *peerResult) string {
+		if r == nil || ref == nil {
+			return "-"
+		}
+		return fratio(r.qps, ref.qps)
+	}
+	t := s.rep.table("1b. Cache hits against the peers: kubeadm chain, 1k hot names, UDP (dnsperf)",
+		fmt.Sprintf("Best of %d interleaved rounds of %v, dnsperf -c 4 -q 256 on the client core, every server on the server core, forwarding to one plain-UDP lab upstream; %s. "+
+			"CPU/q: the server's CPU time per answered query (lowest round); its ratios are the case's CPU/q over the reference's (below 1: cheaper). "+
+			"busy: the server's CPU time over wall time in that round; below about 90%% one dnsperf did not saturate the server, and its QPS says more about dnsperf than about the server: compare CPU/q.",
+			rounds, dur, peerVersions()),
+		"case", "QPS", "CPU/q", "busy", "CPU/q vs unbound", "CPU/q vs stock cache", "QPS vs unbound", "QPS vs stock cache", "lost")
+	for _, c := range cases {
+		r := results[c.name]
+		if r == nil {
+			t.add(c.name, c.reason, "", "", "", "", "", "", "")
+			continue
+		}
+		t.add(c.name, fqps(r.qps), fcpu(r.cpu), fmt.Sprintf("%.0f%%", 100*r.busy), cpuRatio(r, unbound), cpuRatio(r, stock),
+			qpsRatio(r, unbound), qpsRatio(r, stock), strconv.FormatInt(r.lost, 10))
+	}
+
+	door := results[cases[2].name]
+	if door == nil || unbound == nil || stock == nil || door.cpu == 0 || unbound.cpu == 0 || stock.cpu == 0 {
+		s.rep.target("front door hit CPU/q vs unbound (kubeadm chain)", "≤ 1.00×", "-", "n/a")
+		s.rep.target("stock cache hit CPU/q vs front door (kubeadm chain)", "≥ 2.90×", "-", "n/a")
+		return nil
+	}
+	s.rep.ratioTarget("front door hit CPU/q vs unbound (kubeadm chain)", "≤ 1.00×", float64(door.cpu)/float64(unbound.cpu), 1, true,
+		fmt.Sprintf("%s vs %s", fcpu(door.cpu), fcpu(unbound.cpu)))
+	s.rep.ratioTarget("stock cache hit CPU/q vs front door (kubeadm chain)", "≥ 2.90×", float64(stock.cpu)/float64(door.cpu), 2.9, false,
+		fmt.Sprintf("%s vs %s", fcpu(stock.cpu), fcpu(door.cpu)))
+	return nil
+}
+
+// peerVersions names the peers' versions, as Debian installed them.
+func peerVersions() string {
+	var vs []string
+	for _, v := range [][]string{{"unbound", "-V"}, {"dnsdist", "--version"}, {"kresd", "--version"}} {
+		out, err := exec.Command(v[0], v[1]).CombinedOutput()
+		if err != nil {
+			continue
+		}
+		line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+		if v[0] == "unbound" {
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.HasPrefix(l, "Version ") {
+					line = "unbound " + strings.TrimPrefix(l, "Version ")
+				}
+			}
+		}
+		vs = append(vs, line)
+	}
+	return strings.Join(vs, ", ")
+}
+
+// startPeer runs argv on the server core with its configuration in dir and waits until it
+// answers a hot name on port.
+func (s *suite) startPeer(name, dir string, port int, argv ...string) (*server, error) {
+	c := &kit.CoreDNS{Dir: dir, Port: port, DNS: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	srv := &server{CoreDNS: c, Name: name}
+	if s.serverCPU != "" {
+		argv = append([]string{"taskset", "-c", s.serverCPU}, argv...)
+	}
+	var err error
+	if c.Process, err = kit.StartProcess(name, dir, argv...); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cl := &dns.Client{Timeout: 300 * time.Millisecond}
+	m := new(dns.Msg)
+	m.SetQuestion(hotName(0), dns.TypeA)
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if exited, werr := c.Exited(); exited {
+			srv.stop()
+			return nil, fmt.Errorf("%s exited (%v):\n%s", name, werr, c.Log())
+		}
+		if r, _, err := cl.Exchange(m, c.DNS); err == nil && r.Rcode == dns.RcodeSuccess {
+			return srv, nil
+		}
+		if time.Now().After(deadline) {
+			srv.stop()
+			return nil, fmt.Errorf("%s not answering on %s:\n%s", name, c.DNS, c.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// peerDir returns a new directory and a free port for a peer.
+func peerDir(name string) (string, int, error) {
+	dir, err := os.MkdirTemp("", "dnsbench-"+name+"-")
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := kit.Port()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", 0, err
+	}
+	return dir, port, nil
+}
+
+// startUnbound runs unbound with one thread, forwarding to up, no DNSSEC validation.
+func (s *suite) startUnbound(up string) (*server, error) {
+	dir, port, err := peerDir("unbound")
+	if err != nil {
+		return nil, err
+	}
+	host, upPort, _ := net.SplitHostPort(up)
+	conf := fmt.Sprintf(`server:
+	verbosity: 0
+	num-threads: 1
+	interface: 127.0.0.1@%d
+	port: %d
+	do-ip6: no
+	do-daemonize: no
+	chroot: ""
+	username: ""
+	directory: %q
+	pidfile: ""
+	logfile: ""
+	use-syslog: no
+	module-config: "iterator"
+	do-not-query-localhost: no
+	qname-minimisation: no
+	access-control: 127.0.0.0/8 allow
+	so-reuseport: no
+remote-control:
+	control-enable: no
+forward-zone:
+	name: "."
+	forward-addr: %s@%s
+`, port, port, dir, host, upPort)
+	path := filepath.Join(dir, "unbound.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return s.startPeer("unbound", dir, port, kit.UnboundBinary, "-d", "-c", path)
+}
+
+// startDnsdist runs dnsdist in front of up with a packet cache, no console, no security
+// polling.
+func (s *suite) startDnsdist(up string) (*server, error) {
+	dir, port, err := peerDir("dnsdist")
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`setSecurityPollSuffix("")
+setLocal("127.0.0.1:%d")
+newServer({address=%q})
+pc = newPacketCache(100000, {maxTTL=86400})
+getPool(""):setCache(pc)
+`, port, up)
+	path := filepath.Join(dir, "dnsdist.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return s.startPeer("dnsdist", dir, port, "/usr/bin/dnsdist", "--supervised", "--disable-syslog", "-C", path)
+}
+
+// startKresd runs Knot Resolver (one process) forwarding to up, without DNSSEC validation.
+func (s *suite) startKresd(up string) (*server, error) {
+	dir, port, err := peerDir("kresd")
+	if err != nil {
+		return nil, err
+	}
+	host, upPort, _ := net.SplitHostPort(up)
+	conf := fmt.Sprintf(`log_level('warning')
+net.ipv6 = false
+net.listen('127.0.0.1', %d, { kind = 'dns' })
+cache.open(50 * MB, 'lmdb://%s/cache')
+trust_anchors.remove('.')
+policy.add(policy.all(policy.FORWARD({'%s@%s'})))
+`, port, dir, host, upPort)
+	path := filepath.Join(dir, "config.lua")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	return s.startPeer("kresd", dir, port, "/usr/sbin/kresd", "-n", "-c", path, dir)
+}
