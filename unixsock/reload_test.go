@@ -4,96 +4,23 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/miekg/dns"
 )
 
-// load queries the socket from several goroutines until stopped, on fresh connections and on one
-// long-lived connection, and counts every query that did not get a NOERROR answer.
-type load struct {
-	ok, failed atomic.Int64
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	lastErr    atomic.Value
-}
-
-func startLoad(path string) *load {
-	l := &load{stop: make(chan struct{})}
-	one := func(c net.Conn, id uint16) error {
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write(frame(query(id, fmt.Sprintf("r%d.example.", id), dns.TypeA))); err != nil {
-			return err
-		}
-		cl := &client{Conn: c}
-		m, err := cl.tryRecv()
-		if err != nil {
-			return err
-		}
-		if m.Id != id || m.Rcode != dns.RcodeSuccess {
-			return fmt.Errorf("reply id %d rcode %d", m.Id, m.Rcode)
-		}
-		return nil
-	}
-	worker := func(persistent bool) {
-		defer l.wg.Done()
-		var c net.Conn
-		for i := uint16(1); ; i++ {
-			select {
-			case <-l.stop:
-				if c != nil {
-					c.Close()
-				}
-				return
-			default:
-			}
-			var err error
-			if c == nil {
-				c, err = net.Dial("unix", path)
-			}
-			if err == nil {
-				err = one(c, i)
-			}
-			if !persistent && c != nil {
-				c.Close()
-				c = nil
-			}
-			if err != nil {
-				l.failed.Add(1)
-				l.lastErr.Store(err.Error())
-				if c != nil {
-					c.Close()
-					c = nil
-				}
-				continue
-			}
-			l.ok.Add(1)
-		}
-	}
-	for i := range 3 {
-		l.wg.Add(1)
-		go worker(i == 0)
-	}
-	return l
-}
-
-func (l *load) finish(t *testing.T) {
-	close(l.stop)
-	l.wg.Wait()
-	if n := l.failed.Load(); n != 0 {
-		t.Errorf("%d of %d queries failed across the reload, last: %v", n, n+l.ok.Load(), l.lastErr.Load())
-	}
-}
-
-func (l *load) waitFor(n int64) {
-	for deadline := time.Now().Add(10 * time.Second); l.ok.Load() < n && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
+// startLoad queries the socket until finished, from one client on a long-lived connection and
+// two that open a connection per query, and counts every query that got no NOERROR answer.
+func startLoad(path string) *kit.Background {
+	next := func(i int) kit.Query { return kit.Query{Name: fmt.Sprintf("r%d.example.", i)} }
+	return kit.StartBackground(
+		kit.Load{Network: "unix", Addr: path, Timeout: 5 * time.Second, Next: next},
+		kit.Load{Network: "unix", Addr: path, Conns: 2, ConnQueries: 1, Timeout: 5 * time.Second, Next: next},
+	)
 }
 
 func inode(t *testing.T, path string) (uint64, os.FileMode) {
@@ -139,13 +66,12 @@ func TestReload(t *testing.T) {
 
 	// A reload under load: same socket (inode), new chain and mode, no failed query.
 	l := startLoad(sock)
-	l.waitFor(50)
+	l.WaitOK(t, 50)
 	if inst, err = inst.Restart(input(erratic)); err != nil {
 		t.Fatal(err)
 	}
-	before := l.ok.Load()
-	l.waitFor(before + 50)
-	l.finish(t)
+	l.WaitOK(t, l.OK()+50)
+	l.Finish(t)
 	if ino2, mode2 := inode(t, sock); ino2 != ino || mode2 != 0o600 {
 		t.Fatalf("after reload: inode %d mode %o, want inode %d (no rebind) mode 0600", ino2, mode2, ino)
 	}

@@ -7,8 +7,6 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -118,11 +116,10 @@ func TestUnixsock(t *testing.T) {
 
 	// Reload under a client loop: no query lost, same socket file (no rebind), new mode and chain.
 	l := unixsockStartLoad(s.Sock)
-	unixsockEventually(t, func() bool { return l.ok.Load() > 100 }, "client loop got no answers")
+	l.WaitOK(t, 100)
 	s.Reload(t, fmt.Sprintf(unixsockCorefile, "0660", "after", up.UDPAddr()))
-	n := l.ok.Load()
-	unixsockEventually(t, func() bool { return l.ok.Load() > n+100 }, "client loop stalled after the reload")
-	l.finish(t)
+	l.WaitOK(t, l.OK()+100)
+	l.Finish(t)
 	fi, err = os.Lstat(s.Sock)
 	if err != nil || fi.Sys().(*syscall.Stat_t).Ino != ino || fi.Mode().Perm() != 0o660 {
 		t.Fatalf("after reload: %v %v, want the same inode %d with mode 0660", fi, err, ino)
@@ -224,76 +221,13 @@ func unixsockAsk(t *testing.T, path, name string) *dns.Msg {
 	return r
 }
 
-// unixsockLoad queries the socket from a few goroutines, on fresh connections and on one
-// long-lived connection, and counts queries that got no NOERROR answer.
-type unixsockLoad struct {
-	ok, failed atomic.Int64
-	lastErr    atomic.Value
-	stop       chan struct{}
-	wg         sync.WaitGroup
-}
-
-func unixsockStartLoad(path string) *unixsockLoad {
-	l := &unixsockLoad{stop: make(chan struct{})}
-	worker := func(w int, persistent bool) {
-		defer l.wg.Done()
-		var c net.Conn
-		defer func() {
-			if c != nil {
-				c.Close()
-			}
-		}()
-		for i := 0; ; i++ {
-			select {
-			case <-l.stop:
-				return
-			default:
-			}
-			err := func() error {
-				var err error
-				if c == nil {
-					if c, err = net.Dial("unix", path); err != nil {
-						return err
-					}
-				}
-				q := new(dns.Msg)
-				q.SetQuestion(fmt.Sprintf("load%d-%d.example.org.", w, i%50), dns.TypeA)
-				if err := unixsockWrite(c, q); err != nil {
-					return err
-				}
-				r, err := unixsockRead(c)
-				if err != nil {
-					return err
-				}
-				if r.Id != q.Id || r.Rcode != dns.RcodeSuccess {
-					return fmt.Errorf("reply id %d rcode %s", r.Id, dns.RcodeToString[r.Rcode])
-				}
-				return nil
-			}()
-			if c != nil && (err != nil || !persistent) {
-				c.Close()
-				c = nil
-			}
-			if err != nil {
-				l.failed.Add(1)
-				l.lastErr.Store(err.Error())
-				continue
-			}
-			l.ok.Add(1)
-		}
-	}
-	for w := range 4 {
-		l.wg.Add(1)
-		go worker(w, w == 0)
-	}
-	return l
-}
-
-func (l *unixsockLoad) finish(t *testing.T) {
-	t.Helper()
-	close(l.stop)
-	l.wg.Wait()
-	if n := l.failed.Load(); n != 0 {
-		t.Errorf("%d of %d queries failed, last: %v", n, n+l.ok.Load(), l.lastErr.Load())
-	}
+// unixsockStartLoad queries the socket until finished, from one client on a long-lived
+// connection and three that open a connection per query, and counts queries that got no
+// NOERROR answer.
+func unixsockStartLoad(path string) *kit.Background {
+	next := func(i int) kit.Query { return kit.Query{Name: fmt.Sprintf("load%d.example.org.", i%50)} }
+	return kit.StartBackground(
+		kit.Load{Network: "unix", Addr: path, Next: next},
+		kit.Load{Network: "unix", Addr: path, Conns: 3, ConnQueries: 1, Next: next},
+	)
 }

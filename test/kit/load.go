@@ -56,6 +56,10 @@ type Load struct {
 	// returns an error when a connection cannot be opened at the start. A stream that breaks
 	// during the run is always dialled again, its outstanding queries failing.
 	Redial bool
+	// ConnQueries closes each connection once it has carried this many queries (and their
+	// replies came) and dials a new one, as clients that open a connection per lookup do;
+	// 0 keeps a connection for the whole run.
+	ConnQueries int
 
 	// EDNS adds an OPT record (UDP size 1232) to every query.
 	EDNS bool
@@ -141,8 +145,8 @@ func (l Load) Run(ctx context.Context) (*Result, error) {
 	if l.Count <= 0 && l.Duration <= 0 {
 		return nil, errors.New("load: unbounded run: set Count or Duration")
 	}
-	if l.Rate < 0 || l.Count < 0 || l.Duration < 0 || l.Timeout < 0 || l.Retries < 0 {
-		return nil, errors.New("load: negative Rate, Count, Duration, Timeout or Retries")
+	if l.Rate < 0 || l.Count < 0 || l.Duration < 0 || l.Timeout < 0 || l.Retries < 0 || l.ConnQueries < 0 {
+		return nil, errors.New("load: negative Rate, Count, Duration, Timeout, Retries or ConnQueries")
 	}
 	l.Conns = max(l.Conns, 1)
 	l.InFlight = max(l.InFlight, 1)

@@ -301,6 +301,7 @@ func TestRunInvalid(t *testing.T) {
 		{Network: "udp", Addr: "127.0.0.1:1", Count: 1},
 		{Network: "udp", Addr: "127.0.0.1:1", Count: 1, InFlight: 70000, Next: next},
 		{Network: "udp", Addr: "127.0.0.1:1", Count: 1, Retries: -1, Next: next},
+		{Network: "udp", Addr: "127.0.0.1:1", Count: 1, ConnQueries: -1, Next: next},
 		{Network: "unix", Addr: filepath.Join(t.TempDir(), "none.sock"), Count: 1, Next: next},
 	} {
 		if _, err := l.Run(context.Background()); err == nil {
@@ -337,5 +338,26 @@ func TestRunMatchesQuestion(t *testing.T) {
 	}
 	if res.Answered != 0 || res.Timeouts != 5 || res.Errors < 5 {
 		t.Fatalf("result %s", res)
+	}
+}
+
+func TestRunConnQueries(t *testing.T) {
+	// ConnQueries 1: a connection per query; 5: four connections for 20 queries, or five
+	// when the two workers split the queries unevenly.
+	for _, tc := range []struct{ per, conns, most int }{{1, 20, 20}, {5, 4, 5}} {
+		u := startLab(t, lab.Config{})
+		res, err := kit.Load{
+			Network: "unix", Addr: u.UnixPath(), Conns: 2, InFlight: 3, Count: 20, ConnQueries: tc.per, Duration: 20 * time.Second,
+			Next: func(i int) kit.Query { return kit.Query{Name: fmt.Sprintf("c%d.example", i)} },
+		}.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Answered != 20 || res.Failed != 0 || res.Timeouts != 0 {
+			t.Fatalf("ConnQueries %d: result %s, errors %v", tc.per, res, res.Errs)
+		}
+		if st := u.Stats(); st.Conns < int64(tc.conns) || st.Conns > int64(tc.most) {
+			t.Errorf("ConnQueries %d: the lab accepted %d connections, want %d to %d", tc.per, st.Conns, tc.conns, tc.most)
+		}
 	}
 }

@@ -176,8 +176,8 @@ func (w *worker) session(ctx context.Context, first int) (over bool) {
 		defer close(readDone)
 		w.read(s)
 	}()
-	over = w.send(ctx, s, first)
-	if over {
+	over, rotate := w.send(ctx, s, first)
+	if over || rotate {
 		w.drain(s)
 	}
 	s.closing.Store(true)
@@ -190,32 +190,41 @@ func (w *worker) session(ctx context.Context, first int) (over bool) {
 	return over
 }
 
-// send writes queries until the run is over (true) or the session breaks.
-func (w *worker) send(ctx context.Context, s *session, first int) bool {
+// send writes queries until the run is over (over), the connection has carried
+// ConnQueries queries (rotate) or the session breaks (neither).
+func (w *worker) send(ctx context.Context, s *session, first int) (over, rotate bool) {
 	cfg := &w.r.cfg
 	batch := 1
 	if w.stream && cfg.Rate == 0 && cfg.Schedule == nil {
 		batch = 32 // coalesce writes when saturating a stream
 	}
+	left := cfg.ConnQueries // queries this connection may still carry, with ConnQueries
 	ids := make([]uint16, 0, batch)
 	for {
+		if cfg.ConnQueries > 0 && left <= 0 {
+			return false, true
+		}
 		select {
 		case w.window <- struct{}{}:
 		case <-ctx.Done():
-			return true
+			return true, false
 		case <-s.dead:
-			return false
+			return false, false
 		}
 		k, ok := first, true
 		if first >= 0 {
 			first = -1
 		} else if k, ok = w.r.take(ctx); !ok {
 			<-w.window
-			return true
+			return true, false
+		}
+		lim := batch
+		if cfg.ConnQueries > 0 {
+			lim = min(batch, left)
 		}
 		w.buf, ids = w.buf[:0], ids[:0]
 		ids = w.add(ids, k)
-		for n := 1; n < batch; n++ {
+		for n := 1; n < lim; n++ {
 			select {
 			case w.window <- struct{}{}:
 			default:
@@ -229,13 +238,14 @@ func (w *worker) send(ctx context.Context, s *session, first int) bool {
 			}
 			ids = w.add(ids, k)
 		}
+		left -= len(ids)
 		if len(w.buf) == 0 {
 			continue
 		}
 		if _, err := s.nc.Write(w.buf); err != nil {
 			if w.stream {
 				s.breakWith(err)
-				return false
+				return false, false
 			}
 			// UDP on loopback reports ECONNREFUSED on writes when nothing listens.
 			w.countError(err)
