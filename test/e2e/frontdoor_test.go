@@ -741,11 +741,15 @@ func TestFrontDoorReload(t *testing.T) {
 
 // TestFrontDoorStartupLog reads the startup log of a Corefile whose blocks have a front
 // door or not: on for an eligible block, off with the reason for a block with log, for two
-// blocks on one port, and for front_door off.
+// blocks on one port, for front_door off, and for a block whose server accepts UPDATE.
 func TestFrontDoorStartupLog(t *testing.T) {
 	kit.CheckFDs(t)
 	s := kit.Prepare(t)
-	port3 := kit.FreePort(t)
+	port3, port5 := kit.FreePort(t), kit.FreePort(t)
+	zone := "$ORIGIN example.com.\n@ 3600 IN SOA ns admin 1 7200 3600 1209600 300\n@ 3600 IN NS ns\nns 3600 IN A 192.0.2.53\n"
+	if err := os.WriteFile(filepath.Join(s.Dir, "db.example.com"), []byte(zone), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s.Run(t, fmt.Sprintf(`.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
@@ -785,7 +789,18 @@ example.net:%[1]d {
         answer "{{"{{"}} .Name {{"}}"}} 60 IN A 192.0.2.5"
     }
 }
-`, port3, kit.FreePort(t)))
+example.com:%[3]d {
+    bind 127.0.0.1
+    warmcache
+    dynupdate {
+        file {{.Dir}}/db.example.com
+        allow key. * *
+    }
+    template IN A {
+        answer "{{"{{"}} .Name {{"}}"}} 60 IN A 192.0.2.5"
+    }
+}
+`, port3, kit.FreePort(t), port5))
 	log := s.Log()
 	want := []string{
 		fmt.Sprintf("Front door of dns://.:%d: on, ", s.Port),
@@ -793,6 +808,8 @@ example.net:%[1]d {
 		fmt.Sprintf("Front door of dns://example.org.:%d: off (another server block on port %d)", port3, port3),
 		fmt.Sprintf("Front door of dns://example.net.:%d: off (another server block on port %d)", port3, port3),
 		"Front door of dns://.:",
+		// UPDATE: miekg/dns's default answers NOTIMP, the block's server REFUSED.
+		fmt.Sprintf("Front door of dns://example.com.:%d: off (dynupdate (accepts opcode UPDATE))", port5),
 	}
 	for _, w := range want {
 		if !strings.Contains(log, w) {
@@ -802,8 +819,8 @@ example.net:%[1]d {
 	if n := strings.Count(log, ": off (front_door off)"); n != 1 {
 		t.Errorf("%d lines say front_door off, want 1", n)
 	}
-	if n := strings.Count(log, "Front door of "); n != 5 {
-		t.Errorf("%d front door lines, want one per block (5)", n)
+	if n := strings.Count(log, "Front door of "); n != 6 {
+		t.Errorf("%d front door lines, want one per block (6)", n)
 	}
 	if t.Failed() {
 		t.Log(log)

@@ -23,8 +23,18 @@ func Eligible(names []string, self string) (bool, string) {
 			return false, n
 		}
 	}
+	for _, n := range names {
+		if opcodes[n] {
+			return false, n + " (accepts opcode UPDATE)"
+		}
+	}
 	return true, ""
 }
+
+// opcodes lists the plugins that make the block's server accept an opcode other than QUERY
+// and NOTIFY (dnsserver.Config.AllowOpcode, which the front door can't read): a miss is
+// judged by miekg/dns's default, which answers such a message NOTIMP.
+var opcodes = map[string]bool{"dynupdate": true}
 
 // After returns the name of the plugin after prom in names, the plugin label prometheus
 // gives the replies the chain writes (plugin.NextOrFailure's writer tells the recorder
