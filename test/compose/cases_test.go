@@ -51,8 +51,9 @@ const hostsFile = `192.0.2.10 h1.hosts.test h1
 
 var cases = []Case{
 	{
-		Name:    "forward/baseline",
-		Queries: []string{"www.example.com A", "WwW.ExAmPlE.CoM AAAA", "cname2-a.example.com A", "nx-a.example.com A", "nodata-a.example.com AAAA", "v4-a.example.com A +noedns", "www.example.com A +do +cd", "servfail-a.example.com A", "big-a.example.com A +noedns", "www.example.com TXT CH"},
+		Name:      "forward/baseline",
+		FrontDoor: true,
+		Queries:   []string{"www.example.com A", "WwW.ExAmPlE.CoM AAAA", "cname2-a.example.com A", "nx-a.example.com A", "nodata-a.example.com AAAA", "v4-a.example.com A +noedns", "www.example.com A +do +cd", "servfail-a.example.com A", "big-a.example.com A +noedns", "www.example.com TXT CH"},
 	},
 	{
 		Name:    "file/cname-in-and-out-of-zone",
@@ -248,6 +249,15 @@ func init() {
 			Needs:   "kubernetes",
 			Plugins: "autopath @kubernetes\n" + kubernetes,
 			Queries: []string{"www.example.com.apps.svc.cluster.local A", "web.apps.apps.svc.cluster.local A", "web.apps.svc.cluster.local A"},
+		},
+		Case{
+			// kubeadm's chain without log: the front door answers its hits.
+			Name:      "frontdoor/kubeadm-chain",
+			Needs:     "kubernetes",
+			Plugins:   "errors\nloadbalance\n" + kubernetes,
+			Shuffled:  true,
+			FrontDoor: true,
+			Queries:   []string{"db.apps.svc.cluster.local A +repeat=4", "ext.apps.svc.cluster.local A", "www.example.com A", "nx.apps.svc.cluster.local A", "big-c.example.com A +repeat=3"},
 		},
 		Case{
 			Name:     "kubeadm/kubernetes-chain",

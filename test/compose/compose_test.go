@@ -41,6 +41,24 @@ type Case struct {
 	// (in dig's format, TTLs as sent): proof that the plugin under test did its work, so
 	// that the case cannot pass by both sides doing nothing.
 	Expect map[string]string
+	// FrontDoor: warmcache's front door (DESIGN §6.3) must answer hits of this case over UDP
+	// and the socket (coredns_frontdoor_hits_total grows in the hit phase).
+	FrontDoor bool
+
+	frontDoorOff bool // the copy of the case with `front_door off` (see frontDoorCopies)
+}
+
+// frontDoorCopies returns cs followed by a copy of each with warmcache's front door off:
+// every case runs twice, and both runs must match stock, so the front door changes no
+// answer and no coredns_dns_* count (issue 12, deliverable 3).
+func frontDoorCopies(cs []Case) []Case {
+	out := append([]Case(nil), cs...)
+	for _, c := range cs {
+		c.Name = "front_door-off/" + c.Name
+		c.FrontDoor, c.frontDoorOff = false, true
+		out = append(out, c)
+	}
+	return out
 }
 
 // norm is what the comparisons of a phase ignore.
@@ -48,7 +66,10 @@ func (c *Case) norm(phase int) norm {
 	return norm{ttl: phase > 1, sorted: c.Shuffled, serial: c.Needs == "kubernetes"}
 }
 
-func (c *Case) plugin() string { name, _, _ := strings.Cut(c.Name, "/"); return name }
+func (c *Case) plugin() string {
+	name, _, _ := strings.Cut(strings.TrimPrefix(c.Name, "front_door-off/"), "/")
+	return name
+}
 
 type query struct {
 	text   string
@@ -145,8 +166,10 @@ func TestCompose(t *testing.T) {
 	var wg sync.WaitGroup
 	defer printSummary(t, &wg) // also when starting the control plane ends this goroutine
 	cluster := &clusterFixture{ready: make(chan struct{})}
-	for i := range cases {
-		c := &cases[i]
+	all := frontDoorCopies(cases)
+	cases = all // printSummary walks cases
+	for i := range all {
+		c := &all[i]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -298,6 +321,9 @@ func runCase(t *testing.T, c *Case, up *lab.Upstream, cluster *clusterFixture) {
 		}
 		compareReplies(t, c, phase, runs, pq)
 		compareMetrics(t, c, phase, runs)
+		if phase == 2 && c.FrontDoor {
+			checkFrontDoor(t, c, runs[1])
+		}
 		compareLogs(t, c, phase, runs)
 		compareTaps(t, c, phase, runs, up)
 	}
@@ -558,4 +584,23 @@ func cachedQueries(r *run, qs []query) int {
 		keys[fmt.Sprint(strings.ToLower(qq.Name), qq.Qtype, qq.Qclass, do, q.msg.CheckingDisabled)] = true
 	}
 	return len(keys)
+}
+
+// checkFrontDoor requires hits answered by warmcache's front door over UDP and the socket.
+func checkFrontDoor(t *testing.T, c *Case, r *run) {
+	t.Helper()
+	fams := r.p.s.Scrape(t)
+	got := map[string]float64{}
+	if f, ok := fams["coredns_frontdoor_hits_total"]; ok {
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "server" {
+					got[r.p.transportOf(l.GetValue())] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if got["udp"] == 0 || got["unix"] == 0 {
+		fail(t, c, fmt.Sprintf("front door: hits answered %v, want some over udp and unix", got), "")
+	}
 }

@@ -52,4 +52,9 @@
 // The comparison fails on every difference; each failure names the plugin under test, the
 // phase, the transport and the query, with a line diff of the two sides. COMPOSE_SUMMARY=FILE
 // writes every distinct difference of each case into FILE.
+//
+// Every case runs twice: as written, where warmcache's front door (DESIGN §6.3) answers hits
+// of the blocks that allow it, and as "front_door-off/<case>" with `front_door off`; both
+// must match stock. A case with FrontDoor set also requires that the front door answered hits
+// over UDP and the socket.
 package compose

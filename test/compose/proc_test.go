@@ -117,7 +117,11 @@ func (p *proc) render(t *testing.T, c *Case, tr *transport, up *lab.Upstream, ku
 		Lab: up.TLSAddr(), CA: p.s.CA, ServerName: up.ServerName(), Kubeconfig: kubeconfig,
 	}
 	vars.Common = bind + "\n    prometheus " + p.s.Metrics
-	vars.Cache = execTemplate(t, p.v.cache, vars)
+	cache := p.v.cache
+	if c.frontDoorOff && strings.HasPrefix(cache, "warmcache {") {
+		cache = strings.Replace(cache, "warmcache {", "warmcache {\n        front_door off", 1)
+	}
+	vars.Cache = execTemplate(t, cache, vars)
 	vars.Forward = execTemplate(t, p.v.forward, vars)
 	zone := c.Zone
 	if zone == "" {
