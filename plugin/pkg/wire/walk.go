@@ -150,6 +150,10 @@ func CopyCase(msg []byte, off int, name string) bool {
 	return true
 }
 
+// EqualName reports whether the uncompressed wire name at off in msg is name, a domain name
+// in presentation format, ignoring ASCII case (RFC 4343). A name with escapes never matches.
+func EqualName(msg []byte, off int, name string) bool { return walkCase(msg, off, name, false) }
+
 func walkCase(msg []byte, off int, name string, write bool) bool {
 	if name == "." {
 		return off < len(msg) && msg[off] == 0

@@ -115,6 +115,9 @@ func TestCopyCase(t *testing.T) {
 	}
 	for _, tc := range tests {
 		b := packed(t, true, false)
+		if ok := EqualName(b, HeaderLen, tc.name); ok != tc.ok {
+			t.Errorf("EqualName(%q) = %v", tc.name, ok)
+		}
 		if ok := CopyCase(b, HeaderLen, tc.name); ok != tc.ok {
 			t.Errorf("%q: ok %v", tc.name, ok)
 		}
@@ -127,7 +130,7 @@ func TestCopyCase(t *testing.T) {
 		}
 	}
 	root := []byte{0}
-	if !CopyCase(root, 0, ".") || CopyCase(root, 0, "a.") {
+	if !CopyCase(root, 0, ".") || CopyCase(root, 0, "a.") || !EqualName(root, 0, ".") || EqualName(root, 0, "a.") {
 		t.Errorf("root name")
 	}
 }
