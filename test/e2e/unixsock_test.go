@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
 
@@ -172,8 +171,9 @@ func unixsockWrite(c net.Conn, msgs ...*dns.Msg) error {
 		if err != nil {
 			return err
 		}
-		buf = binary.BigEndian.AppendUint16(buf, uint16(len(b)))
-		buf = append(buf, b...)
+		if buf, err = wire.AppendFrame(buf, b); err != nil {
+			return err
+		}
 	}
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, err := c.Write(buf)
@@ -191,12 +191,8 @@ func unixsockRecv(t *testing.T, c net.Conn) *dns.Msg {
 
 func unixsockRead(c net.Conn) (*dns.Msg, error) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var n [2]byte
-	if _, err := io.ReadFull(c, n[:]); err != nil {
-		return nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint16(n[:]))
-	if _, err := io.ReadFull(c, b); err != nil {
+	b, err := wire.ReadFrame(c, nil)
+	if err != nil {
 		return nil, err
 	}
 	m := new(dns.Msg)

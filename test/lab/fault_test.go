@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/miekg/dns"
 )
 
@@ -37,7 +38,7 @@ func send(t *testing.T, c net.Conn, id uint16, name string) {
 	m.SetQuestion(name, dns.TypeA)
 	m.Id = id
 	b, _ := m.Pack()
-	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)); err != nil {
+	if err := wire.WriteFrame(c, b); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -45,13 +46,7 @@ func send(t *testing.T, c net.Conn, id uint16, name string) {
 // recv reads one framed message's bytes.
 func recv(c net.Conn, timeout time.Duration) ([]byte, error) {
 	c.SetReadDeadline(time.Now().Add(timeout))
-	var n [2]byte
-	if _, err := io.ReadFull(c, n[:]); err != nil {
-		return nil, err
-	}
-	b := make([]byte, binary.BigEndian.Uint16(n[:]))
-	_, err := io.ReadFull(c, b)
-	return b, err
+	return wire.ReadFrame(c, nil)
 }
 
 func TestFaultReset(t *testing.T) {
