@@ -22,7 +22,7 @@ type rawMode uint8
 
 const (
 	rawNever   rawMode = iota // some plugin above works in WriteMsg
-	rawNoError                // a recorder above reads the rcode, which Write leaves at NOERROR
+	rawNoError                // a recorder above reads the rcode and size: raw only for NOERROR without EDNS
 	rawAlways                 // nothing above looks at the reply
 )
 
@@ -78,7 +78,7 @@ func (m rawMode) String() string {
 	case rawAlways:
 		return "raw bytes"
 	case rawNoError:
-		return "raw bytes for NOERROR, WriteMsg for other rcodes"
+		return "raw bytes for NOERROR without EDNS, WriteMsg for the rest"
 	}
 	return "WriteMsg"
 }

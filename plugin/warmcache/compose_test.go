@@ -12,6 +12,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/cache"
+	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/nonwriter"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/coredns/coredns/request"
@@ -425,6 +426,38 @@ func TestIncompleteChainNotCached(t *testing.T) {
 		c.ServeDNS(context.Background(), &recorder{}, r)
 		if got := c.store.get(hashKey(name, dns.TypeA, dns.ClassINET, false, false)) != nil; got != cached {
 			t.Errorf("%s: cached %v, want %v", name, got, cached)
+		}
+	}
+}
+
+// TestPrometheusSeesWhatCacheShows: under prometheus (rawNoError), the recorder's rcode and
+// size for a hit are those it records for cache's hit, with and without EDNS.
+func TestPrometheusSeesWhatCacheShows(t *testing.T) {
+	z := &zoneHandler{rrs: map[string][]dns.RR{"www.example.org./A": {mustRR(t, "www.example.org. 300 IN A 192.0.2.1")}}}
+	wc := New()
+	wc.Next = z
+	wc.mode.Store(uint32(rawNoError))
+	t.Cleanup(wc.shutdown)
+	ca := cache.New()
+	ca.Next = z
+	for _, name := range []string{"www.example.org.", "nx.example.org."} {
+		for _, edns := range []bool{false, true} {
+			var got [2]*metrics.Recorder
+			for i, h := range []plugin.Handler{ca, wc} {
+				for range 2 { // miss, then the hit recorded
+					r := new(dns.Msg)
+					r.SetQuestion(name, dns.TypeA)
+					if edns {
+						r.SetEdns0(1232, false)
+					}
+					rec := metrics.NewRecorder(request.NewScrubWriter(r, &recorder{}))
+					plugin.NextOrFailure("prometheus", h, context.Background(), rec, r)
+					got[i] = rec
+				}
+			}
+			if got[0].Rcode != got[1].Rcode || got[0].Len != got[1].Len {
+				t.Errorf("%s edns %v: warmcache rcode %d size %d, cache %d %d", name, edns, got[1].Rcode, got[1].Len, got[0].Rcode, got[0].Len)
+			}
 		}
 	}
 }

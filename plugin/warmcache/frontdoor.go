@@ -11,6 +11,8 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/dnscache/dnscache/plugin/pkg/frontdoor"
+
+	"github.com/miekg/dns"
 )
 
 // The front door (DESIGN §6.3, package frontdoor): a block whose plugins above warmcache
@@ -85,7 +87,7 @@ func (c *WarmCache) prepareDoor(cfgs []*dnsserver.Config) error {
 	d := &frontdoor.Door{Cache: c, Server: srv, Label: fd.label, Rotate: slices.Contains(names, "loadbalance")}
 	if h, ok := cfg.Handler("prometheus").(*metrics.Metrics); ok {
 		d.Report = &frontdoor.Reporter{Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus"),
-			Scrubbed: func(rc int) bool { return !c.rawFor(context.Background(), rc) }}
+			Scrubbed: func(rc int) bool { return !c.rawFor(context.Background(), rc, true) }}
 	}
 	fd.door, fd.cfgs = d, cfgs
 
@@ -256,18 +258,21 @@ func roundRobin(c *WarmCache, blocks []caddyBlock) bool {
 }
 
 // normKeys returns server block keys as one comparable string: lower case, with the dns://
-// scheme and the default port made explicit.
+// scheme, a fully qualified zone and the port (53 by default) made explicit, as CoreDNS
+// writes them ("dns://example.org.:53") whatever the Corefile says ("example.org").
 func normKeys(keys []string) string {
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		k = strings.ToLower(k)
-		if !strings.Contains(k, "://") {
-			k = "dns://" + k
+		scheme := "dns"
+		if j := strings.Index(k, "://"); j >= 0 {
+			scheme, k = k[:j], k[j+3:]
 		}
-		if !strings.HasSuffix(k, ":"+keyPort(k)) {
-			k += ":53"
+		port := keyPort(scheme + "://" + k)
+		if j := strings.LastIndex(k, ":"); j >= 0 && !strings.Contains(k[j:], "]") {
+			k = k[:j]
 		}
-		out[i] = k
+		out[i] = scheme + "://" + dns.Fqdn(k) + ":" + port
 	}
 	return strings.Join(out, " ")
 }

@@ -44,3 +44,18 @@ func TestRoundRobinPolicy(t *testing.T) {
 		}
 	}
 }
+
+func TestNormKeys(t *testing.T) {
+	for _, tc := range [][2][]string{
+		{{"dns://example.org.:53"}, {"example.org"}},
+		{{"dns://example.org.:1053", "dns://.:1053"}, {"Example.ORG:1053", ".:1053"}},
+		{{"dns://.:53"}, {"."}},
+	} {
+		if a, b := normKeys(tc[0]), normKeys(tc[1]); a != b {
+			t.Errorf("%v and %v: %q != %q", tc[0], tc[1], a, b)
+		}
+	}
+	if normKeys([]string{"tls://.:853"}) == normKeys([]string{".:853"}) {
+		t.Error("tls:// and dns:// keys compare equal")
+	}
+}

@@ -79,7 +79,7 @@ func (s *store) lookup(h uint64, p *probe, dst []byte) []byte {
 	p.class, p.rcode, p.ad = r.class, int(r.rcode), r.flags&recAD != 0
 	p.origin = r.origin.Load()
 	if p.rem > 0 {
-		if p.raw == rawAlways || (p.raw == rawNoError && r.rcode == dns.RcodeSuccess) {
+		if p.raw == rawAlways || (p.raw == rawNoError && r.rcode == dns.RcodeSuccess && p.opt == nil) {
 			out, ok := renderMsg(dst, msg, pl[r.msgLen:], int(r.qEnd), p.ad, &p.rt, uint32(p.rem), p.limit) // #nosec G115 -- 0 < rem <= ttl
 			if ok {
 				r.touch(p.now)

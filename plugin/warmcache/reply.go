@@ -194,7 +194,7 @@ func sizeLimit(w dns.ResponseWriter, opt *dns.OPT) int {
 // write sends e to the client as a reply to r with every TTL set to ttl: as raw bytes
 // where the chain allows it, else through WriteMsg.
 func (c *WarmCache) write(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry, ttl uint32) error {
-	if c.rawFor(ctx, e.rcode) {
+	if c.rawFor(ctx, e.rcode, opt != nil) {
 		if buf, ok := e.render(r, opt, ttl, sizeLimit(w, opt)); ok {
 			_, err := w.Write(buf)
 			return err
@@ -207,14 +207,16 @@ func (c *WarmCache) write(ctx context.Context, w dns.ResponseWriter, r *dns.Msg,
 	return w.WriteMsg(m)
 }
 
-// rawFor reports whether a hit on an entry with rcode for the request of ctx may be
-// written as raw bytes.
-func (c *WarmCache) rawFor(ctx context.Context, rcode int) bool {
+// rawFor reports whether a hit on an entry with rcode for the request of ctx, which has
+// EDNS if edns, may be written as raw bytes. Under a recorder (rawNoError) only NOERROR hits
+// without EDNS may: the recorder takes the rcode from WriteMsg, and measures a WriteMsg reply
+// before the server's writer adds the OPT record, where Write would count the OPT.
+func (c *WarmCache) rawFor(ctx context.Context, rcode int, edns bool) bool {
 	switch c.rawModeFor(ctx) {
 	case rawAlways:
 		return true
 	case rawNoError:
-		return rcode == dns.RcodeSuccess
+		return rcode == dns.RcodeSuccess && !edns
 	}
 	return false
 }
