@@ -194,6 +194,10 @@ func TestReloadKeepsEntries(t *testing.T) {
 	if n := c.store.count[classSuccess].Load(); n != 10 {
 		t.Errorf("%d entries after a reload to capacity 10, want 10", n)
 	}
+	// The old store's memory is outside the Go heap: the shutdown returns it.
+	if n, mapped := old.store.len(), old.store.slab.mapped(); n != 0 || mapped != 0 {
+		t.Errorf("old store after the reload: %d entries, %d bytes mapped; want it closed", n, mapped)
+	}
 	for i := range 5 {
 		r := s.ask(hot(i))
 		if ttl := r.Answer[0].Header().Ttl; ttl >= 300 || ttl < 290 {
