@@ -218,8 +218,16 @@ func kubeDNSCorefile(t *testing.T, cp *controlplane.ControlPlane, p *ports, kube
 	return labUpstreams(t, corefile, p, ups)
 }
 
-// labUpstreams replaces racetls's public resolvers with the lab upstreams ups.
+// labUpstreams replaces racetls's public resolvers with the lab upstreams ups, each under its
+// own certificate name, verified against the lab CA (which the caller writes to p.s.Dir).
 func labUpstreams(t *testing.T, corefile string, p *ports, ups []*lab.Upstream) string {
+	t.Helper()
+	return labUpstreamsNamed(t, corefile, p, ups, "")
+}
+
+// labUpstreamsNamed is labUpstreams with every upstream under the certificate name name
+// instead of its own when name is not empty: a wrong name never passes verification.
+func labUpstreamsNamed(t *testing.T, corefile string, p *ports, ups []*lab.Upstream, name string) string {
 	t.Helper()
 	re := regexp.MustCompile(`racetls \. [^{\n]*\{\n`)
 	if len(re.FindAllString(corefile, -1)) != 1 {
@@ -227,9 +235,13 @@ func labUpstreams(t *testing.T, corefile string, p *ports, ups []*lab.Upstream) 
 	}
 	line := "racetls ."
 	for _, up := range ups {
-		line += fmt.Sprintf(" tls://%s%%%s", up.TLSAddr(), up.ServerName())
+		n := name
+		if n == "" {
+			n = up.ServerName()
+		}
+		line += fmt.Sprintf(" tls://%s%%%s", up.TLSAddr(), n)
 	}
-	return re.ReplaceAllString(corefile, line+" {\n        tls "+p.s.CA+"\n")
+	return re.ReplaceAllLiteralString(corefile, line+" {\n        tls "+p.s.CA+"\n")
 }
 
 // checkKubeDNSAnswers runs bin/coredns on the kube-dns ConfigMap's Corefile as the manifests'
@@ -270,6 +282,44 @@ func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
 		}
 	})
 
+	// The kube-dns Deployment's probes, on kube-dns's Corefile with the right RBAC but the
+	// upstreams under a wrong certificate name: the kubernetes plugin syncs and answers, but
+	// no upstream ever verifies, so the readiness probe fails naming racetls alone while the
+	// liveness probe passes. A rollout of that configuration gets no ready pod and holds (see
+	// TestRolloutHolds); the working one below gets ready.
+	t.Run("wrong certificate name", func(t *testing.T) {
+		t.Parallel()
+		bad := []*lab.Upstream{lab.StartTest(t, lab.Config{CA: ca}), lab.StartTest(t, lab.Config{CA: ca})}
+		p := newPorts(t)
+		if err := ca.WriteFiles(p.s.Dir); err != nil {
+			t.Fatal(err)
+		}
+		d := one[*appsv1.Deployment](t, loadBundle(t, "kube-dns"))
+		ready, live := probeURLs(t, configMapText(t, "kube-dns"), p, container(t, "kube-dns", d.Spec.Template.Spec.Containers, "coredns"))
+		corefile := kubeDNSCorefile(t, cp, p, cp.ServiceAccountKubeconfig(t, kubeDNSNS, "coredns"), bad...)
+		if n := strings.Count(corefile, "%"+bad[0].ServerName()+" "); n != 2 {
+			t.Fatalf("the racetls line names %s %d times, want 2:\n%s", bad[0].ServerName(), n, corefile)
+		}
+		p.s.Run(t, strings.ReplaceAll(corefile, "%"+bad[0].ServerName()+" ", "%wrong.example "))
+		m := new(dns.Msg)
+		m.SetQuestion("web.apps.svc.cluster.local.", dns.TypeA)
+		poll(t, "kubernetes answers", 30*time.Second, func() bool {
+			return slices.Equal(rrData(p.s.Exchange(t, m, "udp"), dns.TypeA), []string{web.Spec.ClusterIP})
+		})
+		poll(t, "three dials each", 30*time.Second, func() bool { return bad[0].Stats().Conns >= 3 && bad[1].Stats().Conns >= 3 })
+		if code, body := get(t, ready); probeOK(code) || strings.TrimSpace(body) != "racetls" {
+			t.Errorf("readiness probe %s: %d %q, want a failure naming racetls alone", ready, code, body)
+		}
+		if code, body := get(t, live); !probeOK(code) {
+			t.Errorf("liveness probe %s: %d %q, want a pass", live, code, body)
+		}
+		ext := new(dns.Msg)
+		ext.SetQuestion("www.example.", dns.TypeA)
+		if r := p.s.Exchange(t, ext, "udp"); r.Rcode != dns.RcodeServerFailure {
+			t.Errorf("www.example A with no verified upstream: %s, want SERVFAIL", dns.RcodeToString[r.Rcode])
+		}
+	})
+
 	t.Run("coredns ServiceAccount", func(t *testing.T) {
 		t.Parallel()
 		kd := newPorts(t)
@@ -277,7 +327,10 @@ func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
 			t.Fatal(err)
 		}
 		kd.s.Run(t, kubeDNSCorefile(t, cp, kd, cp.ServiceAccountKubeconfig(t, kubeDNSNS, "coredns"), ups...))
-		waitReady(t, kd.ready)
+		// The readiness probe the Deployment declares passes.
+		d := one[*appsv1.Deployment](t, loadBundle(t, "kube-dns"))
+		ready, _ := probeURLs(t, configMapText(t, "kube-dns"), kd, container(t, "kube-dns", d.Spec.Template.Spec.Containers, "coredns"))
+		poll(t, "readiness probe passes", 30*time.Second, func() bool { code, _ := get(t, ready); return probeOK(code) })
 		m := new(dns.Msg)
 		m.SetQuestion("web.apps.svc.cluster.local.", dns.TypeA)
 		if r := kd.s.Exchange(t, m, "udp"); !slices.Equal(rrData(r, dns.TypeA), []string{web.Spec.ClusterIP}) {
@@ -361,7 +414,10 @@ func checkClusterAnswers(t *testing.T, cp *controlplane.ControlPlane, addr strin
 
 	late := cp.ClusterIP(t, "apps", fmt.Sprintf("late-%d", time.Now().UnixNano()%100000))
 	lateName := late.Name + ".apps.svc.cluster.local."
-	poll(t, lateName+" appears", 15*time.Second, func() bool {
+	// A first ask that reaches kube-dns before its watch delivers the Service is NXDOMAIN, and
+	// cached as such (kube-dns and the node cache both run warmcache) for the denial TTL: on a
+	// loaded machine the name can take that long to appear.
+	poll(t, lateName+" appears", 75*time.Second, func() bool {
 		return slices.Equal(rrData(ask(lateName, dns.TypeA), dns.TypeA), []string{late.Spec.ClusterIP})
 	})
 	cp.DeleteService(t, "apps", "gone")

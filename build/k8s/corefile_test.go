@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dnscache/dnscache/test/kit"
+	"github.com/dnscache/dnscache/test/lab"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/miekg/dns"
@@ -174,17 +174,26 @@ func rewriteConfigMap(t *testing.T, corefile string, p *ports) string {
 }
 
 // TestConfigMapCorefiles starts bin/coredns on each ConfigMap's Corefile, rewritten to free
-// ports (see rewriteConfigMap), and checks that it serves. Without an API server the
-// kubernetes plugin waits its startup timeout (5 s), then starts serving unsynced: /ready
-// reports it, and only it, not ready; cluster.local names get SERVFAIL. The public DoT
-// upstreams are unreachable from this machine (loopback only), so other names must fail over
-// cleanly: a SERVFAIL reply, never silence. The node cache must answer on its socket (mode 0666).
+// ports (see rewriteConfigMap) and with racetls racing two lab DoT upstreams (test/lab) in place
+// of the public resolvers, which this machine cannot reach, and checks that it serves. Without
+// an API server the kubernetes plugin waits its startup timeout (5 s), then starts serving
+// unsynced: /ready reports it, and only it, not ready; cluster.local names get SERVFAIL.
+// Other names are answered by the lab upstreams. The node cache must answer on its socket
+// (mode 0666).
 func TestConfigMapCorefiles(t *testing.T) {
+	ca, err := lab.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups := []*lab.Upstream{lab.StartTest(t, lab.Config{CA: ca}), lab.StartTest(t, lab.Config{CA: ca})}
 	for _, dir := range []string{"kube-dns", "node-cache"} {
 		t.Run(dir, func(t *testing.T) {
 			t.Parallel()
 			p := newPorts(t)
-			corefile := rewriteConfigMap(t, configMapText(t, dir), p)
+			if err := ca.WriteFiles(p.s.Dir); err != nil {
+				t.Fatal(err)
+			}
+			corefile := labUpstreams(t, rewriteConfigMap(t, configMapText(t, dir), p), p, ups)
 			p.s.Run(t, corefile)
 			checkRunning(t, p, strings.Contains(corefile, "unixsock"))
 		})
@@ -192,8 +201,8 @@ func TestConfigMapCorefiles(t *testing.T) {
 }
 
 // TestCorefileExample starts bin/coredns on corefile.example itself, with its variables set in
-// the environment as `make run` sets them (free ports instead of make run's fixed ones), and
-// runs the same checks as TestConfigMapCorefiles.
+// the environment as `make run` sets them (free ports instead of make run's fixed ones) and its
+// racetls line racing lab DoT upstreams, and runs the same checks as TestConfigMapCorefiles.
 func TestCorefileExample(t *testing.T) {
 	p := newPorts(t)
 	env := map[string]string{
@@ -212,11 +221,22 @@ func TestCorefileExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.s.Run(t, string(data))
+	ca, err := lab.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.WriteFiles(p.s.Dir); err != nil {
+		t.Fatal(err)
+	}
+	ups := []*lab.Upstream{lab.StartTest(t, lab.Config{CA: ca}), lab.StartTest(t, lab.Config{CA: ca})}
+	p.s.Run(t, labUpstreams(t, string(data), p, ups))
 	checkRunning(t, p, true)
 }
 
-// checkRunning checks a server started on a Corefile of the production shape.
+// checkRunning checks a server started on a Corefile of the production shape, racing lab
+// upstreams: /health answers; /ready turns 200, or without an API server 503 naming only
+// kubernetes; external names are answered over UDP, TCP and the socket; cluster names get
+// SERVFAIL (no API server, or no kube-dns, here).
 func checkRunning(t *testing.T, p *ports, socket bool) {
 	t.Helper()
 	s := p.s
@@ -229,19 +249,27 @@ func checkRunning(t *testing.T, p *ports, socket bool) {
 	}
 	kube := strings.Contains(string(corefile), "kubernetes ")
 	// /ready's body names the plugins that are not ready. Without an API server the kubernetes
-	// plugin is not; racetls may not be (the public upstreams are unreachable from here).
-	code, body := get(t, "http://"+p.ready+"/ready")
-	notReady := strings.Split(strings.ReplaceAll(strings.TrimSpace(body), " ", ""), ",")
-	if code == http.StatusOK {
-		notReady = nil
+	// plugin never is; racetls is once a lab upstream has answered its first probe.
+	want := "200"
+	if kube {
+		want = "503 kubernetes"
 	}
-	if kube && (code != http.StatusServiceUnavailable || !slices.Contains(notReady, "kubernetes")) {
-		t.Errorf("/ready: %d %q, want 503 naming kubernetes (no API server)", code, body)
-	}
-	for _, name := range notReady {
-		if name != "racetls" && (name != "kubernetes" || !kube) {
-			t.Errorf("/ready: plugin %s is not ready", name)
+	var code int
+	var body string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body = get(t, "http://"+p.ready+"/ready")
+		got := fmt.Sprint(code)
+		if code != http.StatusOK {
+			got += " " + strings.ReplaceAll(strings.TrimSpace(body), " ", "")
 		}
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/ready: %s, want %s", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if kube && !strings.Contains(s.Log(), "starting server with unsynced Kubernetes API") {
 		t.Errorf("the kubernetes plugin did not start unsynced as expected:\n%s", s.Log())
@@ -250,9 +278,8 @@ func checkRunning(t *testing.T, p *ports, socket bool) {
 	for _, network := range []string{"udp", "tcp"} {
 		m := new(dns.Msg)
 		m.SetQuestion("example.org.", dns.TypeA)
-		r := s.Exchange(t, m, network)
-		if r.Rcode != dns.RcodeServerFailure && r.Rcode != dns.RcodeSuccess {
-			t.Errorf("%s: example.org A: %s, want SERVFAIL (upstreams unreachable) or NOERROR", network, dns.RcodeToString[r.Rcode])
+		if r := s.Exchange(t, m, network); r.Rcode != dns.RcodeSuccess || len(rrData(r, dns.TypeA)) == 0 {
+			t.Errorf("%s: example.org A: %s with %d answers, want the lab upstream's address", network, dns.RcodeToString[r.Rcode], len(r.Answer))
 		}
 	}
 	m := new(dns.Msg)
@@ -276,9 +303,8 @@ func checkRunning(t *testing.T, p *ports, socket bool) {
 	}
 	m = new(dns.Msg)
 	m.SetQuestion("example.org.", dns.TypeAAAA)
-	r := exchangeUnix(t, p.socket, m)
-	if r.Rcode != dns.RcodeServerFailure && r.Rcode != dns.RcodeSuccess {
-		t.Errorf("socket: example.org AAAA: %s", dns.RcodeToString[r.Rcode])
+	if r := exchangeUnix(t, p.socket, m); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("socket: example.org AAAA: %s, want NOERROR from the lab upstream", dns.RcodeToString[r.Rcode])
 	}
 }
 
