@@ -3,7 +3,11 @@
  * Queries go out framed (RFC 1035 §4.2.2), many per write; replies are
  * matched by ID in whatever order they come, and kept until the search walk
  * asks for their candidate, so the walk's order, not the arrival order,
- * decides the result.  IDs are unique within the connection. */
+ * decides the result.  IDs are unique within the connection, and differ
+ * from those of earlier lookups whose replies are still to come on a kept
+ * connection (those replies are dropped when they arrive).  A kept
+ * connection that the peer closed (a restarted server) is reopened once and
+ * the unanswered queries sent again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +20,8 @@ static uint16_t fresh_id(struct dc_batch *b)
 		bool dup = false;
 		for (int k = 0; k < b->nids && !dup; k++)
 			dup = b->used[k] == id;
+		for (int k = 0; k < b->conn->nstale && !dup; k++)
+			dup = b->conn->stale[k] == id;
 		if (!dup) {
 			b->used[b->nids++] = id;
 			return id;
@@ -49,6 +55,11 @@ static bool send_batch(struct dc_batch *b, int i)
 {
 	int end = batch_end(b, i);
 	size_t cap = (size_t)(end - i) * (size_t)b->nq * (2 + 512), fl = 0;
+	if (!b->conn) {
+		b->conn = dc_conn_acquire(b->deadline, &b->io, &b->reused);
+		if (!b->conn)
+			return false;
+	}
 	uint8_t *frames = malloc(cap);
 	if (!frames)
 		return false;
@@ -83,14 +94,8 @@ static bool send_batch(struct dc_batch *b, int i)
 	}
 	bool r = true;
 	if (fl > 0) {
-		if (!b->opened) {
-			b->io = dc_conn_open(&b->conn);
-			b->opened = b->io == DC_IO_OK;
-		}
-		if (b->opened)
-			b->io = dc_send(&b->conn, frames, fl);
-		if (b->io != DC_IO_OK)
-			r = false;
+		b->io = dc_send(b->conn, frames, fl);
+		r = b->io == DC_IO_OK;
 	}
 	free(frames);
 	return r;
@@ -109,10 +114,14 @@ static bool receive(struct dc_batch *b, int i)
 			return true;
 		uint8_t *f;
 		size_t len;
-		b->io = dc_recv_frame(&b->conn, &f, &len);
+		b->io = dc_recv_frame(b->conn, &f, &len);
 		if (b->io != DC_IO_OK)
 			return false;
 		uint16_t id = (uint16_t)(f[0] << 8 | f[1]);
+		if (dc_conn_stale(b->conn, id)) {
+			free(f); /* an earlier lookup's */
+			continue;
+		}
 		bool kept = false;
 		for (int j = 0; j < b->plan->n && !kept; j++) {
 			struct dc_cand *cd = &b->cand[j];
@@ -130,22 +139,74 @@ static bool receive(struct dc_batch *b, int i)
 	}
 }
 
+/* retry decides after a failed send or receive: a kept connection the
+ * peer closed is reopened once, and the candidates still waiting for a
+ * reply go out again on the new one. */
+static bool retry(struct dc_batch *b)
+{
+	if (b->io != DC_IO_RESET || !b->reused || b->retried) {
+		b->broken = true;
+		return false;
+	}
+	b->retried = true;
+	b->reused = false;
+	dc_debug("kept connection closed by the server: reopening");
+	for (int j = 0; j < b->plan->n; j++) {
+		struct dc_cand *cd = &b->cand[j];
+		if (cd->state != DC_C_SENT || (cd->frame[0] && (b->nq < 2 || cd->frame[1])))
+			continue;
+		for (int k = 0; k < 2; k++) {
+			free(cd->frame[k]);
+			cd->frame[k] = NULL;
+		}
+		cd->state = DC_C_UNSENT;
+	}
+	b->io = dc_conn_reopen(b->conn);
+	if (b->io != DC_IO_OK) {
+		b->broken = true;
+		return false;
+	}
+	return true;
+}
+
 int dc_batch_replies(struct dc_batch *b, int i)
 {
 	struct dc_cand *cd = &b->cand[i];
-	if (cd->state == DC_C_UNSENT && !send_batch(b, i))
-		return -1;
-	if (cd->state != DC_C_SENT)
-		return (int)cd->state;
-	return receive(b, i) ? DC_C_SENT : -1;
+	for (;;) {
+		if (cd->state == DC_C_UNSENT && !send_batch(b, i)) {
+			if (b->conn && retry(b))
+				continue;
+			return -1;
+		}
+		if (cd->state != DC_C_SENT)
+			return (int)cd->state;
+		if (receive(b, i))
+			return DC_C_SENT;
+		if (!retry(b))
+			return -1;
+	}
 }
 
 void dc_batch_free(struct dc_batch *b)
 {
-	dc_conn_close(&b->conn);
-	for (int j = 0; b->cand && b->plan && j < b->plan->n; j++)
-		for (int k = 0; k < 2; k++) {
-			free(b->cand[j].frame[k]);
-			b->cand[j].frame[k] = NULL;
+	uint16_t out[DC_MAX_STALE];
+	int n = 0;
+	bool fits = true;
+	for (int j = 0; b->cand && b->plan && j < b->plan->n; j++) {
+		struct dc_cand *cd = &b->cand[j];
+		for (int k = 0; k < b->nq && cd->state == DC_C_SENT; k++) {
+			if (cd->frame[k])
+				continue;
+			if (n < DC_MAX_STALE)
+				out[n++] = cd->ids[k];
+			else
+				fits = false;
 		}
+		for (int k = 0; k < 2; k++) {
+			free(cd->frame[k]);
+			cd->frame[k] = NULL;
+		}
+	}
+	dc_conn_release(b->conn, !b->broken && fits, out, n);
+	b->conn = NULL;
 }

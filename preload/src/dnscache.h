@@ -157,25 +157,48 @@ struct dc_config {
 	int negcache_ms;     /* cap of a negative-cache entry's life; 0: off */
 	bool pipeline;       /* send a search list's candidates in one write */
 	bool fallback;       /* DNSCACHE_FALLBACK: ask glibc's dns when the cache cannot answer */
+	int conns;           /* DNSCACHE_CONNS: connections kept across lookups (0: none) */
 	int servfail_after;  /* consecutive SERVFAIL fallbacks that open the breaker */
 };
 const struct dc_config *dc_config(void);
 void dc_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int64_t dc_now_ms(void);
 
+#define DC_MAX_STALE 64
+/* dc_conn is one connection to the socket.  A kept one (DESIGN §8) lives in
+ * a small process-wide pool and carries its identity (who opened it, which
+ * socket inode) and the IDs of replies still to come for earlier lookups. */
 struct dc_conn {
 	int fd;
-	int64_t deadline;
+	int64_t deadline;    /* of the current lookup */
+	bool kept;           /* from the pool: survives the lookup */
+	bool keepable;       /* opened with fds to spare (RLIMIT_NOFILE) */
+	int pid;             /* the process that opened fd */
+	uint64_t dev, ino;   /* the socket's identity, from statx at open */
+	int nstale;
+	uint16_t stale[DC_MAX_STALE];
 	size_t rpos, rlen;   /* unread bytes of rbuf: several replies per recv */
 	uint8_t rbuf[2048];
 };
-enum dc_io { DC_IO_OK, DC_IO_UNAVAIL, DC_IO_TIMEOUT };
+/* DC_IO_RESET: the peer went away (EPIPE, ECONNRESET, EOF): a kept
+ * connection is reopened once. */
+enum dc_io { DC_IO_OK, DC_IO_UNAVAIL, DC_IO_TIMEOUT, DC_IO_RESET };
 bool dc_breaker_open(void);
 /* dc_breaker_record counts a lookup's outcome: r for the socket, servfail
  * when the cache answered SERVFAIL (and the lookup fell back). */
 void dc_breaker_record(enum dc_io r, bool servfail);
-enum dc_io dc_conn_open(struct dc_conn *c);
-void dc_conn_close(struct dc_conn *c);
+/* dc_conn_acquire returns a connection for one lookup, open, or NULL with
+ * *io set: a kept one when a pool slot is free (checked first: same
+ * process, still our socket, peer still there), else a private one.
+ * *reused tells whether it was open before.  dc_conn_release gives it back:
+ * healthy false closes it; outstanding lists the IDs whose replies were not
+ * read (they are dropped when they come). */
+struct dc_conn *dc_conn_acquire(int64_t deadline, enum dc_io *io, bool *reused);
+void dc_conn_release(struct dc_conn *c, bool healthy, const uint16_t *outstanding, int n);
+/* dc_conn_reopen replaces a connection the peer closed by a new one. */
+enum dc_io dc_conn_reopen(struct dc_conn *c);
+/* dc_conn_stale reports (and forgets) a reply ID of an earlier lookup. */
+bool dc_conn_stale(struct dc_conn *c, uint16_t id);
 /* dc_send writes buf (framed queries) whole before the deadline. */
 enum dc_io dc_send(struct dc_conn *c, const uint8_t *buf, size_t len);
 /* dc_recv_frame reads the next framed reply into *frame (malloc'd, exactly
@@ -202,8 +225,11 @@ struct dc_batch {
 	uint16_t qtype[2];
 	bool pipeline;       /* DNSCACHE_PIPELINE */
 	bool dotted;         /* the name has a dot other than a trailing one */
-	struct dc_conn conn; /* opened on the first send */
-	bool opened;
+	struct dc_conn *conn; /* acquired on the first send */
+	bool reused;         /* conn was open before this lookup */
+	bool retried;        /* a reset connection was reopened once already */
+	bool broken;         /* an I/O error or timeout: conn is not reusable */
+	int64_t deadline;
 	enum dc_io io;       /* DC_IO_UNAVAIL until the socket answers or times out */
 	int nids;
 	uint16_t *used;       /* 2 * plan->n ids */

@@ -241,7 +241,7 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 	struct dc_plan *plan = calloc(1, sizeof *plan);
 	const char *dot = strchr(name, '.');
 	struct walk w = {.hostent = r->hostent, .rc = rc,
-	                 .b = {.plan = plan, .conn = {.fd = -1}, .pipeline = cfg->pipeline,
+	                 .b = {.plan = plan, .pipeline = cfg->pipeline,
 	                       .dotted = dot && dot[1], .io = DC_IO_UNAVAIL}};
 	w.ans[0] = malloc(sizeof(struct dc_answer));
 	w.ans[1] = malloc(sizeof(struct dc_answer));
@@ -263,7 +263,7 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 		goto out;
 	}
 	w.b.cand = calloc((size_t)plan->n, sizeof *w.b.cand);
-	w.b.used = calloc(2 * (size_t)plan->n, sizeof *w.b.used);
+	w.b.used = calloc(4 * (size_t)plan->n, sizeof *w.b.used); /* twice: one reopen */
 	if (!w.b.cand || !w.b.used) {
 		unavail(r);
 		goto out;
@@ -280,7 +280,7 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 			w.noaaaa6 = true;
 		}
 	}
-	w.b.conn.deadline = dc_now_ms() + cfg->timeout_ms;
+	w.b.deadline = dc_now_ms() + cfg->timeout_ms;
 	int herrno = HOST_NOT_FOUND, servfail = 0;
 	int idx = dc_search_walk(plan, query, &w, &herrno, &servfail);
 	bool sf_fallback = idx != -2 && servfail && cfg->fallback;

@@ -1,4 +1,5 @@
-/* transport.c: one Unix stream connection per lookup, framed DNS messages.
+/* transport.c: Unix stream connections to the server, framed DNS messages,
+ * a few of them kept across lookups (DESIGN §8).
  *
  * Contracts kept here: SOCK_CLOEXEC (no fd leaks into exec'd children),
  * SOCK_NONBLOCK plus poll against one absolute deadline (a lookup never
@@ -13,12 +14,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "dnscache.h"
+
+#define DC_POOL 16 /* the most connections kept (DNSCACHE_CONNS, default 4) */
 
 static struct dc_config config;
 static atomic_int config_state; /* 0 unread, 1 reading, 2 ready */
@@ -58,6 +67,7 @@ static void read_config(struct dc_config *c)
 	const char *fb = secure_getenv("DNSCACHE_FALLBACK");
 	c->fallback = !fb || !*fb || strcmp(fb, "0") != 0;
 	c->servfail_after = env_int("DNSCACHE_SERVFAIL_AFTER", 8, 1, 100000);
+	c->conns = env_int("DNSCACHE_CONNS", 4, 0, DC_POOL);
 }
 
 /* dc_config reads the environment once (the constructor's call, in
@@ -133,6 +143,8 @@ static void trip(const char *why)
 
 void dc_breaker_record(enum dc_io r, bool servfail)
 {
+	if (r == DC_IO_RESET)
+		r = DC_IO_UNAVAIL;
 	if (r == DC_IO_TIMEOUT) {
 		if (atomic_fetch_add(&timeouts, 1) + 1 >= dc_config()->breaker_after)
 			trip("timeouts");
@@ -169,6 +181,24 @@ uint16_t dc_random_id(void)
 	return (uint16_t)((rng * 2685821657736338717ULL) >> 48);
 }
 
+static void conn_close(struct dc_conn *c);
+
+/* identity: statx on the fd itself (no GLIBC_2.33 fstat needed). */
+static bool identity(int fd, struct statx *st)
+{
+	return syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_INO | STATX_TYPE, st) == 0 &&
+	       S_ISSOCK(st->stx_mode);
+}
+
+/* spare_fds: a kept fd must never be the one a program with a small
+ * RLIMIT_NOFILE needs for itself: keep it only with 16 numbers above it. */
+static bool spare_fds(int fd)
+{
+	struct rlimit rl;
+	return getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	       (rl.rlim_cur == RLIM_INFINITY || (rlim_t)fd + 16 < rl.rlim_cur);
+}
+
 static int wait_fd(int fd, short ev, int64_t deadline)
 {
 	for (;;) {
@@ -187,10 +217,12 @@ static int wait_fd(int fd, short ev, int64_t deadline)
 	}
 }
 
-enum dc_io dc_conn_open(struct dc_conn *c)
+/* conn_open connects c->fd (nonblocking, close-on-exec) before c->deadline. */
+static enum dc_io conn_open(struct dc_conn *c)
 {
 	const struct dc_config *cfg = dc_config();
 	c->rpos = c->rlen = 0;
+	c->nstale = 0;
 	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (c->fd < 0)
 		return DC_IO_UNAVAIL;
@@ -205,7 +237,7 @@ enum dc_io dc_conn_open(struct dc_conn *c)
 		int err = 0;
 		socklen_t l = sizeof err;
 		if (w == 0) {
-			dc_conn_close(c);
+			conn_close(c);
 			return DC_IO_TIMEOUT;
 		}
 		if (w < 0 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err)
@@ -215,17 +247,227 @@ enum dc_io dc_conn_open(struct dc_conn *c)
 	}
 	if (r < 0) {
 		dc_debug("connect %s: %s", cfg->socket, strerror(errno));
-		dc_conn_close(c);
+		conn_close(c);
 		return DC_IO_UNAVAIL; /* ENOENT, ECONNREFUSED, EAGAIN (backlog full) */
 	}
+	/* Identity for the checks before each reuse, and whether keeping it
+	 * leaves the program enough fds: a kept fd must never be the one an
+	 * application with a small RLIMIT_NOFILE needed. */
+	struct statx st;
+	c->pid = (int)getpid();
+	c->keepable = identity(c->fd, &st) && spare_fds(c->fd);
+	c->dev = c->keepable ? ((uint64_t)st.stx_dev_major << 32 | st.stx_dev_minor) : 0;
+	c->ino = c->keepable ? st.stx_ino : 0;
 	return DC_IO_OK;
 }
 
-void dc_conn_close(struct dc_conn *c)
+static void conn_close(struct dc_conn *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	c->rpos = c->rlen = 0;
+	c->nstale = 0;
+}
+
+/* The pool: a slot is taken by storing the taker's pid in holder (0:
+ * free), never waited for.  A holder pid that is not ours was inherited
+ * through fork from a thread of the parent, so the slot is free for us. */
+struct slot {
+	atomic_int holder;
+	struct dc_conn c;
+};
+static struct slot pool[DC_POOL];
+static __thread unsigned hint;
+
+static bool take_slot(struct slot *s, int me)
+{
+	int h = atomic_load_explicit(&s->holder, memory_order_relaxed);
+	if (h == me)
+		return false; /* another thread of ours */
+	return atomic_compare_exchange_strong_explicit(&s->holder, &h, me, memory_order_acquire,
+	                                               memory_order_relaxed);
+}
+
+/* still_ours checks a kept fd before use: opened by this process, still the
+ * socket we opened (a program may have closed it, dup2'ed over it or run
+ * closefrom/close_range: then the number is not ours and is left alone),
+ * and the peer has not hung up (a restarted server). */
+static bool still_ours(struct dc_conn *c, int me)
+{
+	if (c->fd < 0)
+		return false;
+	struct statx st;
+	bool same = identity(c->fd, &st) && st.stx_ino == c->ino &&
+	            ((uint64_t)st.stx_dev_major << 32 | st.stx_dev_minor) == c->dev;
+	if (!same) {
+		dc_debug("kept fd %d is no longer ours", c->fd);
+		c->fd = -1; /* not ours to close */
+		conn_close(c);
+		return false;
+	}
+	if (c->pid != me || !spare_fds(c->fd)) {
+		/* Inherited through fork: the parent's connection, shared with
+		 * it; our copy of the descriptor is closed, theirs stays.  Or
+		 * the program lowered RLIMIT_NOFILE since: give the fd back. */
+		conn_close(c);
+		return false;
+	}
+	struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+	if (poll(&p, 1, 0) != 0) {
+		/* Readable is fine (replies of earlier lookups); hung up is not. */
+		if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+			conn_close(c);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Connections beyond the kept ones are private to a lookup and closed
+ * after it; at most DC_MAX_PRIVATE are open at once per process, so that a
+ * program with a thousand threads does not take a thousand of the server's
+ * connections.  The count is stamped with the pid: a child does not inherit
+ * its parent's lookups in flight. */
+#define DC_MAX_PRIVATE 16
+static _Atomic uint64_t privates; /* pid << 32 | open private connections */
+
+static bool take_private(int me)
+{
+	uint64_t v = atomic_load(&privates);
+	for (;;) {
+		uint64_t n;
+		if ((int)(v >> 32) != me)
+			n = (uint64_t)(uint32_t)me << 32 | 1;
+		else if ((v & 0xffffffffu) < DC_MAX_PRIVATE)
+			n = v + 1;
+		else
+			return false;
+		if (atomic_compare_exchange_weak(&privates, &v, n))
+			return true;
+	}
+}
+
+/* Waiting for a connection: a futex on a counter of releases (no lock, so
+ * nothing a fork could leave held; a release while a waiter was about to
+ * sleep changes the counter, and the waiter does not sleep). */
+static atomic_int releases, waiters;
+
+static void wait_release(int seen, int64_t deadline)
+{
+	int64_t left = deadline - dc_now_ms();
+	if (left <= 0)
+		return;
+	if (left > 20)
+		left = 20;
+	struct timespec ts = {0, (long)left * 1000000};
+	atomic_fetch_add(&waiters, 1);
+	syscall(SYS_futex, &releases, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+	atomic_fetch_sub(&waiters, 1);
+}
+
+static void released(void)
+{
+	atomic_fetch_add(&releases, 1);
+	if (atomic_load(&waiters) > 0)
+		syscall(SYS_futex, &releases, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void give_private(void)
+{
+	uint64_t v = atomic_load(&privates);
+	while ((int)(v >> 32) == (int)getpid() && (v & 0xffffffffu) > 0 &&
+	       !atomic_compare_exchange_weak(&privates, &v, v - 1))
+		;
+}
+
+struct dc_conn *dc_conn_acquire(int64_t deadline, enum dc_io *io, bool *reused)
+{
+	const struct dc_config *cfg = dc_config();
+	int me = (int)getpid();
+	struct dc_conn *c = NULL;
+	*reused = false;
+	while (!c) {
+		int seen = atomic_load(&releases);
+		for (int k = 0; k < cfg->conns; k++) {
+			unsigned i = (hint + (unsigned)k) % (unsigned)cfg->conns;
+			if (take_slot(&pool[i], me)) {
+				hint = i;
+				c = &pool[i].c;
+				c->kept = true;
+				*reused = still_ours(c, me);
+				break;
+			}
+		}
+		if (c)
+			break;
+		if (take_private(me)) {
+			c = malloc(sizeof *c);
+			if (!c) {
+				give_private();
+				*io = DC_IO_UNAVAIL;
+				return NULL;
+			}
+			c->kept = false;
+			c->fd = -1;
+			break;
+		}
+		/* Every connection is busy: wait for one, within the deadline. */
+		if (dc_now_ms() >= deadline) {
+			*io = DC_IO_TIMEOUT;
+			return NULL;
+		}
+		wait_release(seen, deadline);
+	}
+	c->deadline = deadline;
+	if (*reused) {
+		*io = DC_IO_OK;
+		return c;
+	}
+	*io = conn_open(c);
+	if (*io != DC_IO_OK) {
+		dc_conn_release(c, false, NULL, 0);
+		return NULL;
+	}
+	return c;
+}
+
+enum dc_io dc_conn_reopen(struct dc_conn *c)
+{
+	conn_close(c);
+	return conn_open(c);
+}
+
+void dc_conn_release(struct dc_conn *c, bool healthy, const uint16_t *outstanding, int n)
+{
+	if (!c)
+		return;
+	if (!c->kept) {
+		conn_close(c);
+		free(c);
+		give_private();
+		released();
+		return;
+	}
+	if (!healthy || !c->keepable || c->nstale + n > DC_MAX_STALE) {
+		conn_close(c);
+	} else {
+		memcpy(c->stale + c->nstale, outstanding, (size_t)n * sizeof *outstanding);
+		c->nstale += n;
+	}
+	struct slot *s = (struct slot *)((char *)c - offsetof(struct slot, c));
+	atomic_store_explicit(&s->holder, 0, memory_order_release);
+	released();
+}
+
+bool dc_conn_stale(struct dc_conn *c, uint16_t id)
+{
+	for (int i = 0; i < c->nstale; i++)
+		if (c->stale[i] == id) {
+			c->stale[i] = c->stale[--c->nstale];
+			return true;
+		}
+	return false;
 }
 
 static enum dc_io send_all(struct dc_conn *c, const uint8_t *buf, size_t len)
@@ -247,6 +489,8 @@ static enum dc_io send_all(struct dc_conn *c, const uint8_t *buf, size_t len)
 				return DC_IO_UNAVAIL;
 			continue;
 		}
+		if (n < 0 && off == 0 && (errno == EPIPE || errno == ECONNRESET))
+			return DC_IO_RESET;
 		return DC_IO_UNAVAIL;
 	}
 	return DC_IO_OK;
@@ -278,9 +522,11 @@ static enum dc_io recv_full(struct dc_conn *c, uint8_t *buf, size_t len)
 			continue;
 		}
 		if (n == 0)
-			return DC_IO_UNAVAIL; /* server closed */
+			return DC_IO_RESET; /* server closed */
 		if (errno == EINTR)
 			continue;
+		if (errno == ECONNRESET)
+			return DC_IO_RESET;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			int w = wait_fd(c->fd, POLLIN, c->deadline);
 			if (w == 0)

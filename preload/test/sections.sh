@@ -401,3 +401,55 @@ VARIANTS
 	cat "$W/resolv.saved" >/etc/resolv.conf
 	echo "info matrix: $DIFFS lines differ from glibc in total"
 }
+
+# keep: the kept connection against what programs do to fds (test/keep.c):
+# fork, exec, close_range, dup2 over its fd, RLIMIT_NOFILE 4, 1000 threads;
+# answers compared with glibc's, the fallback off (a broken connection
+# would show as an error, not hide behind glibc's dns).
+KEEP_NAMES="v4-k1.example.com. v4-k2.example.com kubernetes v4-k3.example.com."
+t_keep() {
+	for m in fork exec closefrom dup2 rlimit; do
+		# sorted: a fork's parent and child print in any order
+		a=$(plain "$B/keep" $m $KEEP_NAMES 2>&1 | grep -v '^ok\|^dup2' | sort)
+		b=$(shim env DNSCACHE_FALLBACK=0 "$B/keep" $m $KEEP_NAMES 2>&1)
+		bad=$(echo "$b" | grep '^FAIL')
+		b=$(echo "$b" | grep -v '^ok\|^dup2' | sort)
+		if [ -z "$bad" ] && [ "$a" = "$b" ]; then ok "keep: $m"; else
+			fail "keep: $m: $bad"; echo "$a" >"$W/k.glibc"; echo "$b" >"$W/k.shim"; diff "$W/k.glibc" "$W/k.shim" | head; fi
+	done
+	out=$(shim env DNSCACHE_FALLBACK=0 "$B/keep" threads 1000 $KEEP_NAMES 2>&1)
+	n=$(echo "$out" | sed -n 's/^sockets //p')
+	case "$out" in
+	*FAIL*) fail "keep: 1000 threads: $(echo "$out" | grep FAIL)" ;;
+	*) [ "${n:-99}" -le 4 ] && ok "keep: 1000 threads, $n connection(s) kept (DNSCACHE_CONNS 4)" ||
+		fail "keep: 1000 threads left $n sockets open" ;;
+	esac
+	# A server restart under a running program: the kept connection is
+	# reopened, and no lookup fails (fallback off).
+	write_kill_conf
+	start_coredns kill
+	env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/kill.sock" DNSCACHE_FALLBACK=0 python3 -c '
+import socket, sys, time
+bad = 0
+for i in range(40):
+    try:
+        socket.getaddrinfo("v4-r%d.example.com." % i, 80, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as e:
+        bad += 1
+        print("lookup", i, e)
+    time.sleep(0.05)
+    if i == 19:
+        open(sys.argv[1], "w").close()
+        while open(sys.argv[1]).read().strip() != "restarted":
+            time.sleep(0.02)
+sys.exit(1 if bad else 0)' "$W/restart.flag" >"$W/restart.out" 2>&1 &
+	cp=$!
+	i=0; while [ ! -e "$W/restart.flag" ] && [ $i -lt 200 ]; do i=$((i + 1)); sleep 0.05; done
+	stop kill
+	start_coredns kill
+	echo restarted >"$W/restart.flag"
+	if wait $cp && [ "$(unix_requests 9154)" -ge 20 ]; then
+		ok "keep: server restarted under a running program, 40 of 40 lookups answered by the cache"
+	else fail "keep: server restart: $(cat "$W/restart.out") ($(unix_requests 9154) queries on the new server)"; fi
+	stop kill
+}
