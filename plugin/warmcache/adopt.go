@@ -101,7 +101,7 @@ func (s *store) adopt(e *entry) bool {
 			return true
 		}
 		e.hits, e.lastHit = max(e.hits, cur.hits.Load()), max(e.lastHit, cur.lastHit.Load())
-	} else if s.count[e.class].Load() >= s.caps[e.class] || (s.maxBytes > 0 && s.bytes.Load()+e.size() > s.maxBytes) {
+	} else if s.count[e.class].Load() >= s.caps[e.class] || (s.maxBytes > 0 && s.bytes.Load()+e.size()+sh.growth() > s.maxBytes) {
 		return false
 	}
 	var old replaced

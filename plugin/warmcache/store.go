@@ -112,6 +112,14 @@ func (sh *shard) unlink(b int) {
 	sh.idx[i] = 0
 }
 
+// growth is the bytes by which sh's index grows to take one more entry.
+func (sh *shard) growth() int64 {
+	if (sh.n+1)*4 <= len(sh.idx)*3 {
+		return 0
+	}
+	return int64(8 * (max(minIndex, 2*len(sh.idx)) - len(sh.idx)))
+}
+
 // grow doubles sh's index (or makes its first). sh is write-locked.
 func (s *store) grow(sh *shard) bool {
 	nb := max(minIndex, 2*len(sh.idx))
@@ -242,7 +250,7 @@ func (s *store) insertLocked(sh *shard, e *entry, old *replaced) bool {
 			sameKey:    sameKey(r, s.payload(r), e)}
 		s.drop(sh, slot, b)
 	}
-	if (sh.n+1)*4 > len(sh.idx)*3 && !s.grow(sh) {
+	if sh.growth() > 0 && !s.grow(sh) {
 		return false
 	}
 	block, mem, ok := s.slab.alloc(n)

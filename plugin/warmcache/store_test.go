@@ -296,3 +296,23 @@ func TestEntriesOutsideTheHeap(t *testing.T) {
 		t.Errorf("%.2f heap objects per entry, want none", per)
 	}
 }
+
+// TestAdoptWithinMaxBytes: adoption never evicts, and stops at max_bytes, index included.
+func TestAdoptWithinMaxBytes(t *testing.T) {
+	old, clk := newCache(t, "warmcache", nil)
+	old.Next = oneAHandler
+	w := &recorder{}
+	for i := range 1000 {
+		query(t, old, w, fmt.Sprintf("n%d.example.org.", i), dns.TypeA)
+		w.raw = w.raw[:0]
+	}
+	c, _ := newCache(t, "warmcache {\n max_bytes 32k\n}", nil)
+	c.now = clk.Now
+	kept, dropped := c.adopt(old)
+	if b := c.store.bytes.Load(); b > 32<<10 || b != counted(c.store) {
+		t.Errorf("adopted into %d bytes (%d counted from the contents), max_bytes 32k", b, counted(c.store))
+	}
+	if kept == 0 || dropped == 0 || int64(kept) != c.store.len() {
+		t.Errorf("kept %d, dropped %d, %d entries", kept, dropped, c.store.len())
+	}
+}
