@@ -1,6 +1,7 @@
 package warmcache
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -117,10 +118,38 @@ func TestRefreshFailureKeepsEntry(t *testing.T) {
 }
 
 func TestSweeperLifecycle(t *testing.T) {
-	c, _ := newCache(t, "warmcache {\n sweep 100ms\n}", nil)
-	c.now = time.Now
+	c, clk := newCache(t, "warmcache {\n sweep 100ms\n}", nil)
+	c.Next = &zoneHandler{rrs: map[string][]dns.RR{
+		"a.example.org./A": {mustRR(t, "a.example.org. 30 IN A 192.0.2.1")},
+		"b.example.org./A": {mustRR(t, "b.example.org. 30 IN A 192.0.2.2")},
+	}}
+	ask := func(name string) {
+		r := new(dns.Msg)
+		r.SetQuestion(name, dns.TypeA)
+		c.ServeDNS(context.Background(), &recorder{}, r)
+	}
+	cached := func(name string) bool {
+		return c.store.get(hashKey(name, dns.TypeA, dns.ClassINET, false, false)) != nil
+	}
+	// Started, the sweeper prunes an entry asked once when it expires, on its own.
 	c.start()
-	time.Sleep(250 * time.Millisecond)
+	ask("a.example.org.")
+	clk.Advance(31 * time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for cached("a.example.org.") {
+		if time.Now().After(deadline) {
+			t.Fatal("the started sweeper did not prune an expired entry")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Shut down, it sweeps no more, and a second shutdown and a second start do nothing.
 	c.shutdown()
-	c.shutdown() // idempotent
+	c.shutdown()
+	c.start()
+	ask("b.example.org.")
+	clk.Advance(31 * time.Second)
+	time.Sleep(500 * time.Millisecond) // five intervals
+	if !cached("b.example.org.") {
+		t.Error("the sweeper ran after shutdown")
+	}
 }
