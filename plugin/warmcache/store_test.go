@@ -316,3 +316,36 @@ func TestAdoptWithinMaxBytes(t *testing.T) {
 		t.Errorf("kept %d, dropped %d, %d entries", kept, dropped, c.store.len())
 	}
 }
+
+// TestBigIndex: past chunkSize an index table is a mapping of its own, grown, freed and
+// counted like the others.
+func TestBigIndex(t *testing.T) {
+	s := newStore(1, [3]int64{1 << 20, 1 << 20, 1 << 20}, 0)
+	t.Cleanup(s.close)
+	e := testEntry(t, 0, 0, 0)
+	const n = 100_000 // past 3/4 of 131072 buckets: a table of 2 MiB
+	hash := func(i int) uint64 { return uint64(i)*0x9E3779B97F4A7C15 + 12345 }
+	for i := range n {
+		e.hash = hash(i)
+		if _, _, ok := s.put(e, 0); !ok {
+			t.Fatalf("put %d failed", i)
+		}
+	}
+	sh := &s.shards[0]
+	if !sh.idxBig || len(sh.idx) != 1<<18 {
+		t.Fatalf("index of %d buckets, big %v; want 262144 in a mapping of its own", len(sh.idx), sh.idxBig)
+	}
+	if got, want := s.bytes.Load(), counted(s); got != want {
+		t.Errorf("bytes %d, counted from the contents %d", got, want)
+	}
+	for i := 0; i < n; i += 2 {
+		if g := s.get(hash(i)); g == nil || !s.remove(g.ref) {
+			t.Fatalf("entry %d not found or not removed", i)
+		}
+	}
+	for i := range n {
+		if got := s.get(hash(i)) != nil; got != (i%2 == 1) {
+			t.Fatalf("entry %d present %v after removing the even ones", i, got)
+		}
+	}
+}
