@@ -35,11 +35,11 @@ func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte
 	if udp {
 		limit = int(edns.Size("udp", q.UDPSize))
 	}
-	rt := replyTo{id: q.ID, rd: q.RD, cd: q.CD, ad: q.AD, edns: q.EDNS, do: q.DO, size: q.UDPSize,
-		flagsHi: q.FlagsHi, qwire: msg[wire.HeaderLen:q.QNameEnd]}
+	qwire := msg[wire.HeaderLen:q.QNameEnd]
 	// Expired entries are not answered here: stale answers and refreshes are the chain's.
-	p := probe{qwire: rt.qwire, qtype: q.Qtype, qclass: q.Qclass, do: q.DO, cd: q.CD, now: c.now().UnixNano(),
-		raw: rawAlways, rt: rt, limit: limit}
+	p := probe{qwire: qwire, qtype: q.Qtype, qclass: q.Qclass, do: q.DO, cd: q.CD, now: c.now().UnixNano(),
+		raw: rawAlways, limit: limit, rt: replyTo{id: q.ID, rd: q.RD, cd: q.CD, ad: q.AD, edns: q.EDNS, do: q.DO,
+			size: q.UDPSize, flagsHi: q.FlagsHi, qwire: qwire}}
 	out := c.store.lookup(h, &p, dst)
 	if !p.rendered {
 		return dst, 0, false

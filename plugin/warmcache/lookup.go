@@ -39,7 +39,7 @@ type probe struct {
 	rcode    int
 	ad       bool
 	origin   uint32
-	hits     int64 // the entry's request count (before this request, if not fresh)
+	hits     int64 // an expired entry's request count, before this request
 	rendered bool  // dst holds the reply
 	reply    *dns.Msg
 	err      error // from unpacking reply
@@ -83,18 +83,16 @@ func (s *store) lookup(h uint64, p *probe, dst []byte) []byte {
 			out, ok := renderMsg(dst, msg, pl[r.msgLen:], int(r.qEnd), p.ad, &p.rt, uint32(p.rem), p.limit) // #nosec G115 -- 0 < rem <= ttl
 			if ok {
 				r.touch(p.now)
-				p.hits, p.rendered = r.hits.Load(), true
+				p.rendered = true
 				return out
 			}
 		}
 		if p.req != nil {
 			// Unpack copies what it reads, so the reply outlives the lock.
 			r.touch(p.now)
-			p.hits = r.hits.Load()
 			p.reply, p.err = replyMsg(msg, p.ad, p.req, p.opt, uint32(p.rem)) // #nosec G115 -- 0 < rem <= ttl
 			return dst
 		}
-		p.hits = r.hits.Load()
 		return dst
 	}
 	p.hits = r.hits.Load()
