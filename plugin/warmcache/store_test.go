@@ -292,7 +292,8 @@ func TestEntriesOutsideTheHeap(t *testing.T) {
 		c.ServeDNS(context.Background(), &discard{}, r)
 	}
 	_, objs, _ := memNow(t)
-	if per := float64(objs-objs0) / 20000; per > 0.05 {
+	// Entries as Go objects took 4 each; the margin is for whatever else runs meanwhile.
+	if per := float64(objs-objs0) / 20000; per > 0.5 {
 		t.Errorf("%.2f heap objects per entry, want none", per)
 	}
 }
