@@ -126,6 +126,7 @@ func TestHitEqualsCache(t *testing.T) {
 		{"big over UDP", "big.example.org.", nil, false},
 		{"big over UDP with EDNS 512", "big.example.org.", func(m *dns.Msg) { m.SetEdns0(512, false) }, false},
 		{"big over TCP", "big.example.org.", nil, true},
+		{"big over UDP with EDNS 4096", "big.example.org.", func(m *dns.Msg) { m.SetEdns0(4096, false) }, false},
 	}
 	type server struct {
 		name string
@@ -147,6 +148,7 @@ func TestHitEqualsCache(t *testing.T) {
 			servers := mk()
 			for _, round := range []string{"miss", "hit"} {
 				var want string
+				var wantLen int
 				for _, s := range servers {
 					r := new(dns.Msg)
 					qname := rq.qname
@@ -169,12 +171,16 @@ func TestHitEqualsCache(t *testing.T) {
 						t.Errorf("%s %s: question %q, want %q as sent", s.name, round, got.Question[0].Name, r.Question[0].Name)
 					}
 					n := normalise(got)
+					size := len(w.raw[len(w.raw)-1])
 					if s.name == "cache" {
-						want = n
+						want, wantLen = n, size
 						continue
 					}
 					if n != want {
 						t.Errorf("%s %s differs from cache:\n%s\nwant:\n%s", s.name, round, n, want)
+					}
+					if size != wantLen { // compression, which the text does not show
+						t.Errorf("%s %s: %d bytes, cache %d", s.name, round, size, wantLen)
 					}
 				}
 			}

@@ -1,7 +1,6 @@
 package warmcache
 
 import (
-	"github.com/coredns/coredns/plugin/pkg/edns"
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
 	"github.com/miekg/dns"
@@ -33,7 +32,7 @@ func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte
 	h := hashKey(name, q.Qtype, q.Qclass, q.DO, q.CD)
 	limit := 0
 	if udp {
-		limit = int(edns.Size("udp", q.UDPSize))
+		limit = udpLimit(q.UDPSize, 0)
 	}
 	qwire := msg[wire.HeaderLen:q.QNameEnd]
 	// Expired entries are not answered here: stale answers and refreshes are the chain's.

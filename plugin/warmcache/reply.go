@@ -188,7 +188,20 @@ func sizeLimit(w dns.ResponseWriter, opt *dns.OPT) int {
 	if opt != nil {
 		size = opt.UDPSize()
 	}
-	return int(edns.Size(proto, size))
+	return udpLimit(size, state.Family())
+}
+
+// udpLimit is the largest reply to a UDP client with EDNS size size (0 without EDNS) that
+// the server's ScrubWriter passes as it is: a larger one it truncates, and above 1480 bytes
+// (IPv4) or 1220 (IPv6) it compresses (request.Scrub, after NSD), which the raw bytes, kept
+// uncompressed as cache's replies are, can't be. family is 1 or 2, 0 when unknown (then
+// IPv6's, the smaller).
+func udpLimit(size uint16, family int) int {
+	compressAt := 1220
+	if family == 1 {
+		compressAt = 1480
+	}
+	return min(int(edns.Size("udp", size)), compressAt)
 }
 
 // write sends e to the client as a reply to r with every TTL set to ttl: as raw bytes
