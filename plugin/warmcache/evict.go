@@ -8,12 +8,14 @@ import (
 // Eviction samples a few entries per eviction, as Redis's approximated LRU does, and keeps
 // the coldest candidates of recent samples in a small pool per class. Each eviction takes
 // the coldest of the pool, so it chooses among the last few hundred sampled entries rather
-// than among eight: a new entry that has had one request (hot names look exactly like cold
-// ones until their second request) is only taken once it is about as old as the oldest
-// entries, where sampling 8 took it with probability age^8 (1 in 500 hot names lost to a
-// cold stream through 100k entries, see docs/reliability.md).
+// than among a sample: a new entry that has had one request (hot names look exactly like
+// cold ones until their second request) is only taken once it is about as old as the
+// oldest entries, where sampling 8 took it with probability age^8 (1 in 500 hot names lost
+// to a cold stream through 100k entries, see docs/reliability.md). 16 draws per eviction
+// rather than 8 make TestEvictionKeepsHotNames lose a hot name in about 1 run of 250
+// instead of 1 of 40.
 const (
-	evictSample = 8  // entries sampled per eviction
+	evictSample = 16 // entries sampled per eviction
 	poolSize    = 16 // candidates kept per class
 )
 
@@ -82,18 +84,20 @@ func (s *store) evict(keep ref, cl class, now int64) bool {
 	return false
 }
 
-// sample adds up to evictSample entries of the next shard that has any to the pool: the
-// first ones from a random bucket of its index on, so in the order of their hashes.
+// sample adds up to evictSample entries of the next shard that has any to the pool, each
+// one drawn at random from the shard's index. A draw that lands on an empty bucket is
+// drawn again rather than moved to the next full one: in a table with linear probing the
+// entry after a long run of empty buckets would be drawn far more often than the others,
+// and evicted younger.
 func (s *store) sample(keep ref, cl class, byClass bool, now int64) {
 	p := &s.pool
 	for range len(s.shards) {
 		sh := &s.shards[s.next.Add(1)&s.mask]
 		i := 0
 		sh.mu.RLock()
-		if n := len(sh.idx); n > 0 && !sh.closed {
-			start := rand.IntN(n)
-			for k := range n {
-				v := sh.idx[(start+k)&(n-1)]
+		if n := len(sh.idx); sh.n > 0 && !sh.closed {
+			for range evictSample * 8 {
+				v := sh.idx[rand.IntN(n)]
 				if v == 0 {
 					continue
 				}
