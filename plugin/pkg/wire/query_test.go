@@ -41,6 +41,25 @@ func TestParseQuery(t *testing.T) {
 		"two records": pack(func(m *dns.Msg) { m.SetEdns0(1232, false); m.Extra = append(m.Extra, m.Extra[0]) }),
 		"short":       b[:20],
 		"trailing":    append(append([]byte(nil), b...), 0),
+		"rcode":       pack(func(m *dns.Msg) { m.Rcode = dns.RcodeNameError }),
+		"ext rcode":   pack(func(m *dns.Msg) { m.SetEdns0(1232, false); m.Rcode = dns.RcodeBadVers }),
+		"no question": pack(func(m *dns.Msg) { m.Question = nil }),
+		"not OPT": pack(func(m *dns.Msg) {
+			m.Extra = []dns.RR{&dns.ANY{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeA, Class: 1}}}
+		}),
+		"opt trailing": append(pack(func(m *dns.Msg) { m.SetEdns0(1232, false) }), 0),
+		"header":       b[:HeaderLen-1],
+		// Counts that promise records the message does not hold.
+		"answer count":     setByte(b, 7, 1),
+		"authority count":  setByte(b, 9, 1),
+		"extra count":      setByte(pack(func(m *dns.Msg) { m.SetEdns0(1232, false) }), 11, 2),
+		"question count 0": setByte(b, 5, 0),
+		"question count 2": setByte(b, 5, 2),
+		// An OPT whose RDLENGTH promises options the message does not hold.
+		"opt rdlength": setByte(pack(func(m *dns.Msg) { m.SetEdns0(1232, false) }), len(b)+10, 4),
+		// A question name that starts with a pointer, followed by bytes that would read as
+		// a 192-byte label.
+		"compressed": append(append(append(append([]byte(nil), b[:HeaderLen]...), 0xC0, HeaderLen), make([]byte, 191)...), 0, 0, 1, 0, 1),
 	}
 	for name, msg := range rejects {
 		if _, err := ParseQuery(msg); err == nil {
@@ -51,6 +70,12 @@ func TestParseQuery(t *testing.T) {
 	if q.Plain {
 		t.Errorf("escaped dot counted as plain")
 	}
+}
+
+func setByte(b []byte, i int, v byte) []byte {
+	b = append([]byte(nil), b...)
+	b[i] = v
+	return b
 }
 
 // FuzzParseQuery: never panics, and an accepted query unpacks with miekg/dns to the same

@@ -47,6 +47,12 @@ func TestSameQuestion(t *testing.T) {
 	if SameQuestion(pack(t, "a[.", dns.TypeA, false)[HeaderLen:], pack(t, "a{.", dns.TypeA, true)) {
 		t.Error("a[. matched a{.")
 	}
+	// Label lengths compare exactly: "example" (7) against the same bytes read as 8.
+	longer := pack(t, "www.example.com.", dns.TypeA, true)
+	longer[HeaderLen+4] = 8
+	if SameQuestion(qq, longer) {
+		t.Error("a reply with another label length matched")
+	}
 	two := pack(t, "www.example.com.", dns.TypeA, true)
 	two[5] = 2
 	if SameQuestion(qq, two) {
@@ -70,14 +76,19 @@ func TestSameQuestion(t *testing.T) {
 }
 
 func TestRcode(t *testing.T) {
-	m := new(dns.Msg)
-	m.SetRcode(new(dns.Msg).SetQuestion("x.", dns.TypeA), dns.RcodeNameError)
-	b, err := m.Pack()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := Rcode(b); got != dns.RcodeNameError {
-		t.Errorf("Rcode = %d, want NXDOMAIN", got)
+	var b []byte
+	// NOTZONE (10) uses the RCODE's top bit; RA, AD and CD share its byte.
+	for _, rcode := range []int{dns.RcodeNameError, dns.RcodeNotZone} {
+		m := new(dns.Msg)
+		m.SetRcode(new(dns.Msg).SetQuestion("x.", dns.TypeA), rcode)
+		m.RecursionAvailable, m.AuthenticatedData, m.CheckingDisabled = true, true, true
+		var err error
+		if b, err = m.Pack(); err != nil {
+			t.Fatal(err)
+		}
+		if got := Rcode(b); got != rcode {
+			t.Errorf("Rcode = %d, want %d", got, rcode)
+		}
 	}
 	if got := Rcode(b[:11]); got != -1 {
 		t.Errorf("Rcode of 11 bytes = %d, want -1", got)

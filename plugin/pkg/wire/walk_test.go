@@ -81,20 +81,33 @@ func TestWalkRejects(t *testing.T) {
 	twoQ[5] = 2
 	reserved := append([]byte(nil), good...)
 	reserved[12] = 0x40
-	tests := map[string][]byte{
-		"empty":          nil,
-		"header only":    good[:11],
-		"truncated":      good[:len(good)-1],
-		"trailing":       append(append([]byte(nil), good...), 0),
-		"self pointer":   loop,
-		"forward ptr":    forward,
-		"header ptr":     header,
-		"two questions":  twoQ,
-		"reserved label": reserved,
+	// A name of 256 bytes: four labels of 63 and the root.
+	long := append([]byte(nil), good[:l.QEnd]...)
+	long[7], long[8], long[9] = 1, 0, 0 // one answer, no authority
+	for range 4 {
+		long = append(long, 63)
+		long = append(long, make([]byte, 63)...)
 	}
-	for name, b := range tests {
-		if _, err := Walk(b, nil); err == nil {
-			t.Errorf("%s: no error", name)
+	long = append(long, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0)
+	tests := map[string]struct {
+		msg []byte
+		err error
+	}{
+		"empty":          {nil, ErrShort},
+		"header only":    {good[:11], ErrShort},
+		"truncated":      {good[:len(good)-1], ErrShort},
+		"half a pointer": {loop[:l.QEnd+1], ErrShort},
+		"trailing":       {append(append([]byte(nil), good...), 0), ErrTrail},
+		"self pointer":   {loop, ErrPointer},
+		"forward ptr":    {forward, ErrPointer},
+		"header ptr":     {header, ErrPointer},
+		"two questions":  {twoQ, ErrCount},
+		"reserved label": {reserved, ErrName},
+		"name too long":  {long, ErrName},
+	}
+	for name, tc := range tests {
+		if _, err := Walk(tc.msg, nil); !errors.Is(err, tc.err) {
+			t.Errorf("%s: %v, want %v", name, err, tc.err)
 		}
 	}
 }
@@ -112,6 +125,7 @@ func TestCopyCase(t *testing.T) {
 		{"www.exampl.org.", false, "www.Example.org."},
 		{`www.exa\109ple.org.`, false, "www.Example.org."},
 		{"www..example.org.", false, "www.Example.org."},
+		{"www-example.org.", false, "www.Example.org."},
 	}
 	for _, tc := range tests {
 		b := packed(t, true, false)
@@ -130,8 +144,19 @@ func TestCopyCase(t *testing.T) {
 		}
 	}
 	root := []byte{0}
-	if !CopyCase(root, 0, ".") || CopyCase(root, 0, "a.") || !EqualName(root, 0, ".") || EqualName(root, 0, "a.") {
+	if !CopyCase(root, 0, ".") || CopyCase(root, 0, "a.") || !EqualName(root, 0, ".") || EqualName(root, 0, "a.") || EqualName([]byte{1, 'a', 0}, 0, ".") {
 		t.Errorf("root name")
+	}
+	// Label bytes fold only A-Z, and a dot or backslash in name is never a label byte.
+	for _, tc := range []struct{ wire, name string }{
+		{"a[.", "a{."},
+		{`a\.b.`, "a.b."},
+		{`a\\b.`, `a\b.`},
+	} {
+		b := pack(t, tc.wire, dns.TypeA, false)
+		if EqualName(b, HeaderLen, tc.name) || CopyCase(b, HeaderLen, tc.name) {
+			t.Errorf("wire name %s matched %s", tc.wire, tc.name)
+		}
 	}
 }
 
