@@ -74,6 +74,7 @@ func (s *store) newSlot(sh *shard) (uint32, bool) {
 		return slot, true
 	}
 	if int(sh.hwm) == len(sh.recs)*recsPerChunk {
+		// A block of a size that is a multiple of a cache line starts on one (slab.carve).
 		_, mem, ok := s.slab.alloc(recsPerChunk * recordSize)
 		if !ok {
 			return 0, false
