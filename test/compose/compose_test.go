@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	dnstap "github.com/dnstap/golang-dnstap"
 	"github.com/miekg/dns"
@@ -146,7 +146,7 @@ func notes(c *Case) int {
 }
 
 func TestCompose(t *testing.T) {
-	harness.CheckFDs(t)
+	kit.CheckFDs(t)
 	// The markers (see settle) have a positive answer, so that they show nothing but what
 	// the chain does to any answer.
 	markers := map[string][]dns.RR{}

@@ -15,7 +15,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
 
@@ -45,7 +45,7 @@ func (tr *transport) tag() string { return "cmp-" + tr.name }
 // proc is one bin/coredns of a case.
 type proc struct {
 	v   *variant
-	s   *harness.Server
+	s   *kit.CoreDNS
 	trs []*transport
 }
 
@@ -67,11 +67,11 @@ const logFormat = `%s {remote}:{port} - {>id} \"{type} {class} {name} {proto} {s
 
 func startProc(t *testing.T, c *Case, v *variant, up *lab.Upstream, kubeconfig string) *proc {
 	t.Helper()
-	// Cases start their servers one at a time: a port harness.FreePort hands out is free only
+	// Cases start their servers one at a time: a port kit.FreePort hands out is free only
 	// until someone binds it, and a server binds its ports before the next one is given any.
 	startMu.Lock()
 	defer startMu.Unlock()
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	if err := up.CA().WriteFiles(s.Dir); err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func startProc(t *testing.T, c *Case, v *variant, up *lab.Upstream, kubeconfig s
 	for i, name := range []string{"udp", "tcp", "unix"} {
 		tr := &transport{name: name, host: host, port: s.Port}
 		if i > 0 {
-			tr.port = harness.FreePort(t)
+			tr.port = kit.FreePort(t)
 		}
 		if name == "unix" {
 			tr.sock = s.Sock
@@ -100,7 +100,7 @@ func startProc(t *testing.T, c *Case, v *variant, up *lab.Upstream, kubeconfig s
 	for _, tr := range p.trs {
 		b.WriteString(p.render(t, c, tr, up, kubeconfig))
 	}
-	// The harness renders the Corefile as a template once more: keep braces literal.
+	// The kit renders the Corefile as a template once more: keep braces literal.
 	s.Run(t, strings.ReplaceAll(b.String(), "{{", `{{"{{"}}`))
 	return p
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
 	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 
@@ -38,7 +37,7 @@ var resolvers = []string{dnscache, stock, unbound, kresd}
 type rig struct {
 	nsd   *kit.NSD
 	addr  map[string]string // resolver -> "127.0.0.1:port" (UDP and TCP)
-	cache *harness.Server   // dnscache's bin/coredns, for its metrics
+	cache *kit.CoreDNS      // dnscache's bin/coredns, for its metrics
 }
 
 func startRig(t *testing.T) *rig {
@@ -62,8 +61,8 @@ func startRig(t *testing.T) *rig {
 	r := &rig{nsd: nsd, addr: map[string]string{}}
 
 	set := func(name, addr string) { r.addr[name] = addr }
-	// Started one after the other: harness.Start fails the test from its own goroutine only.
-	r.cache = harness.Start(t, `.:{{.Port}} {
+	// Started one after the other: kit.Start fails the test from its own goroutine only.
+	r.cache = kit.Start(t, `.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
     warmcache
@@ -73,7 +72,7 @@ func startRig(t *testing.T) *rig {
 }
 `)
 	set(dnscache, r.cache.DNS)
-	s := harness.Start(t, `.:{{.Port}} {
+	s := kit.Start(t, `.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
     cache
@@ -121,7 +120,7 @@ func startUnbound(t *testing.T, caFile, tlsPort string) string {
 	}
 	dir := t.TempDir()
 	for range 3 {
-		port := harness.FreePort(t)
+		port := kit.FreePort(t)
 		conf := fmt.Sprintf(`server:
 	verbosity: 1
 	num-threads: 1

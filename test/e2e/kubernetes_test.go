@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/kit/controlplane"
 
 	"github.com/miekg/dns"
@@ -28,7 +28,7 @@ func TestKubernetesLiveObjects(t *testing.T) {
 	cp.ExternalName(t, "apps", "ext", "db.example.org")
 	cp.Pod(t, "apps", "client", "10.1.0.7")
 
-	s := harness.Start(t, `.:{{.Port}} {
+	s := kit.Start(t, `.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
     kubernetes cluster.local in-addr.arpa ip6.arpa {

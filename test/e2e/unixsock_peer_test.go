@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 
 	dnstap "github.com/dnstap/golang-dnstap"
 	"github.com/miekg/dns"
@@ -50,8 +50,8 @@ const peerTapCorefile = `.:{{.Port}} {
 // TestUnixsockPeerLogDnstapMetrics: log's default and custom lines, dnstap's messages and
 // CoreDNS's request counter for socket and UDP clients.
 func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
-	harness.CheckFDs(t)
-	s := harness.Prepare(t)
+	kit.CheckFDs(t)
+	s := kit.Prepare(t)
 	tap := newPeerTap(t, filepath.Join(s.Dir, "tap.sock"))
 	s.Run(t, peerTapCorefile)
 	unixsockEventually(t, tap.connected, "dnstap did not connect")
@@ -255,7 +255,7 @@ const peerACLCorefile = `.:{{.Port}} {
 // TestUnixsockPeerACL: acl matches socket clients as 127.0.0.1, as it does UDP clients from
 // there.
 func TestUnixsockPeerACL(t *testing.T) {
-	s := harness.Start(t, peerACLCorefile)
+	s := kit.Start(t, peerACLCorefile)
 	c := unixsockDial(t, s.Sock)
 	for _, tc := range []struct {
 		name  string
@@ -316,7 +316,7 @@ const peerViewCorefile = `.:{{.Port}} {
 
 // TestUnixsockPeerView: view sees a socket client as a TCP client on 127.0.0.1.
 func TestUnixsockPeerView(t *testing.T) {
-	s := harness.Start(t, peerViewCorefile)
+	s := kit.Start(t, peerViewCorefile)
 	c := unixsockDial(t, s.Sock)
 	r := peerExchange(t, c, peerQuery("v.test.", 0), dns.RcodeSuccess)
 	if len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "192.0.2.1" {
@@ -353,7 +353,7 @@ func TestUnixsockPeerView(t *testing.T) {
 // (the corefile block with "view local"), on a free port and a private socket, with a dnstap
 // reader, and checks what the README says of it.
 func TestUnixsockPeerReadmeExample(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), "unixsock", "README.md"))
+	readme, err := os.ReadFile(filepath.Join(kit.RepoRoot(t), "unixsock", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestUnixsockPeerReadmeExample(t *testing.T) {
 	corefile = strings.ReplaceAll(corefile, "/dns_cache/dns.sock", "{{.Sock}}")
 	corefile = strings.ReplaceAll(corefile, "unix:///run/dnstap.sock", "unix://{{.Dir}}/tap.sock")
 
-	s := harness.Prepare(t)
+	s := kit.Prepare(t)
 	tap := newPeerTap(t, filepath.Join(s.Dir, "tap.sock"))
 	s.Run(t, corefile)
 	unixsockEventually(t, tap.connected, "dnstap did not connect")
@@ -401,7 +401,7 @@ func TestUnixsockPeerReadmeExample(t *testing.T) {
 // peerMetric returns the sum of the metric over the series with labels, once it is want or after
 // 10 s: plugins count a query after they have written its reply, so the count may trail the
 // reply a client has read.
-func peerMetric(t *testing.T, s *harness.Server, name string, labels map[string]string, want float64) float64 {
+func peerMetric(t *testing.T, s *kit.CoreDNS, name string, labels map[string]string, want float64) float64 {
 	t.Helper()
 	got := s.Metric(t, name, labels)
 	for deadline := time.Now().Add(10 * time.Second); got != want && time.Now().Before(deadline); {

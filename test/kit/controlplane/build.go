@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 )
 
 // Binaries returns the paths of kube-apiserver and kubectl, building them first when needed.
@@ -47,7 +47,7 @@ func build(t testing.TB) error {
 		}
 		return nil
 	}
-	root := harness.RepoRoot(t)
+	root := kit.RepoRoot(t)
 	bin := filepath.Join(root, "bin")
 	mod := filepath.Join(root, "test", "kit", "controlplane", "apiserver")
 	if err := os.MkdirAll(bin, 0o755); err != nil {

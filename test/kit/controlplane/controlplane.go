@@ -50,7 +50,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnscache/dnscache/test/harness"
+	"github.com/dnscache/dnscache/test/kit"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -96,7 +96,7 @@ func Start(t testing.TB) *ControlPlane {
 		t.Fatal(err)
 	}
 
-	etcdPort, peerPort, apiPort := harness.FreePort(t), harness.FreePort(t), harness.FreePort(t)
+	etcdPort, peerPort, apiPort := kit.FreePort(t), kit.FreePort(t), kit.FreePort(t)
 	cp.Etcd = "http://127.0.0.1:" + strconv.Itoa(etcdPort)
 	peer := "http://127.0.0.1:" + strconv.Itoa(peerPort)
 	etcd := cp.spawn(t, "etcd", "etcd",
