@@ -170,22 +170,37 @@ func TestBadInputAsMiekg(t *testing.T) {
 		b, _ := m.Pack()
 		return b
 	}
-	long := q(func(m *dns.Msg) {
-		m.SetEdns0(4096, false)
-		m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_PADDING{Padding: make([]byte, 600)}}
+	padded := func(n int) []byte {
+		return q(func(m *dns.Msg) {
+			m.SetEdns0(4096, false)
+			m.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_PADDING{Padding: make([]byte, n)}}
+		})
+	}
+	long := padded(600)
+	// One byte over what the server reads: whole, it would unpack.
+	over := padded(513 - len(padded(0)))
+	// An answer that unpacks, then an authority record that does not: the FORMERR carries
+	// neither.
+	partial := q(func(m *dns.Msg) {
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "hit.test.", Rrtype: 1, Class: 1}, A: net.IPv4(192, 0, 2, 9)}}
 	})
+	partial[9] = 1
+	partial = append(partial, 1, 'a')
 	cases := map[string][]byte{
-		"empty":          {},
-		"short":          {0x12, 0x34, 1},
-		"header only":    {0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0},
-		"response":       q(func(m *dns.Msg) { m.Response = true }),
-		"notify":         q(func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }),
-		"update":         q(func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }),
-		"two questions":  q(func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }),
-		"truncated":      q(nil)[:20],
-		"trailing":       append(q(nil), 1, 2, 3),
-		"over 512 bytes": long,
-		"bad label":      append(q(nil)[:12], 0x40, 'a', 0, 0, 1, 0, 1),
+		"empty":            {},
+		"short":            {0x12, 0x34, 1},
+		"header only":      {0x12, 0x34, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0},
+		"response":         q(func(m *dns.Msg) { m.Response = true }),
+		"notify":           q(func(m *dns.Msg) { m.Opcode = dns.OpcodeNotify }),
+		"update":           q(func(m *dns.Msg) { m.Opcode = dns.OpcodeUpdate }),
+		"two questions":    q(func(m *dns.Msg) { m.Question = append(m.Question, m.Question[0]) }),
+		"truncated":        q(nil)[:20],
+		"trailing":         append(q(nil), 1, 2, 3),
+		"over 512 bytes":   long,
+		"513 bytes":        over,
+		"partial":          partial,
+		"z, two questions": q(func(m *dns.Msg) { m.Zero = true; m.Question = append(m.Question, m.Question[0]) }),
+		"bad label":        append(q(nil)[:12], 0x40, 'a', 0, 0, 1, 0, 1),
 	}
 	for name, b := range cases {
 		got, want := raw(t, addr, b), raw(t, ref, b)
@@ -231,7 +246,9 @@ func TestWildcardAddress(t *testing.T) {
 	if err := g.Serve(&frontdoor.Door{Cache: cache(t), Server: coreServer(t, "127.0.0.1:"+port), Label: "dns://" + addr}); err != nil {
 		t.Fatal(err)
 	}
-	for _, to := range []string{"127.0.0.1:" + port, "[::1]:" + port} {
+	// 127.0.0.2 is not the address the kernel would pick to reply from (127.0.0.1): a reply
+	// that does not set its source is dropped by the client's connected socket.
+	for _, to := range []string{"127.0.0.1:" + port, "127.0.0.2:" + port, "[::1]:" + port} {
 		for _, name := range []string{"hit.test.", "miss.test."} {
 			if got := who(t, to, name, 3); got["error"] > 0 || got["empty"] > 0 {
 				t.Errorf("%s %s: %v", to, name, got)

@@ -56,7 +56,7 @@ func TestRotateAsLoadbalance(t *testing.T) {
 		{"addresses", addrs, "A A A A "},
 		{"mixed", mixed, "CNAME TXT A A A A MX MX "},
 	} {
-		first := map[string]int{}
+		first, firstMX := map[string]int{}, map[string]int{}
 		for range 200 {
 			b := packed(t, tc.rrs, true)
 			if !Rotate(b) {
@@ -78,9 +78,18 @@ func TestRotateAsLoadbalance(t *testing.T) {
 					break
 				}
 			}
+			for _, rr := range m.Answer {
+				if mx, ok := rr.(*dns.MX); ok {
+					firstMX[mx.Mx]++
+					break
+				}
+			}
 		}
 		if len(first) != 4 {
 			t.Errorf("%s: first address over 200 replies: %v, want all four", tc.name, first)
+		}
+		if tc.name == "mixed" && len(firstMX) != 2 {
+			t.Errorf("%s: first MX over 200 replies: %v, want both", tc.name, firstMX)
 		}
 	}
 }
@@ -93,6 +102,27 @@ func TestRotateLeavesOthers(t *testing.T) {
 		Rotate(c)
 		if string(c) != string(b) {
 			t.Fatal("NXDOMAIN reply reordered")
+		}
+	}
+	// A zone transfer's records keep their order, as loadbalance leaves them.
+	x := new(dns.Msg)
+	x.SetQuestion("example.org.", dns.TypeAXFR)
+	x.Response = true
+	for _, s := range []string{"example.org. 60 IN SOA ns.example.org. host.example.org. 1 2 3 4 30",
+		"a.example.org. 60 IN A 192.0.2.1", "a.example.org. 60 IN A 192.0.2.2", "a.example.org. 60 IN A 192.0.2.3",
+		"example.org. 60 IN SOA ns.example.org. host.example.org. 1 2 3 4 30"} {
+		rr, _ := dns.NewRR(s)
+		x.Answer = append(x.Answer, rr)
+	}
+	xb, err := x.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	xc := append([]byte(nil), xb...)
+	for range 20 {
+		Rotate(xc)
+		if string(xc) != string(xb) {
+			t.Fatal("AXFR reply reordered")
 		}
 	}
 	m := new(dns.Msg)
