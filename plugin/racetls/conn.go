@@ -50,9 +50,9 @@ type conn struct {
 	nextID  uint16
 	dead    bool
 	// Queries waiting to be written. The connection's writer goroutine writes everything
-	// queued in one TLS record and one write, so that under load a connection pays for
-	// records and system calls per batch, not per query, and a query's own goroutine never
-	// writes (or waits on) other queries' batches.
+	// queued in one write (over TLS, a record per query: see streamSession.send), so that
+	// under load a connection pays for system calls per batch, not per query, and a
+	// query's own goroutine never writes (or waits on) other queries' batches.
 	wbuf, spare []byte
 	wake        chan struct{} // one token: wbuf has something
 	wdone       chan struct{} // closed when the writer has returned
@@ -222,12 +222,13 @@ func (c *conn) reply(m []byte, now time.Time) {
 		u.ctr.errorf(kindUnknown)
 		return
 	}
-	if !wire.SameQuestion(cl.question(), m) {
-		// A wrong ID or a wrong question: keep waiting for the real reply.
-		c.mu.Unlock()
-		cl.ctr.errorf(kindMismatch)
-		return
-	}
+	// A reply with the call's ID but not its question (none at all: RFC 1035 lets an
+	// error reply leave it out, as NSD does for a class it does not serve or a malformed
+	// OPT) is still the upstream's answer to this query: the ID is the connection's, and
+	// each DoQ stream, DoH request or UDP socket carries one query. forward takes it as
+	// final too (state.Match fails: FORMERR to the client), so it ends the call as a
+	// failure that never wins, rather than leaving the race to wait for its deadline.
+	wrong := !wire.SameQuestion(cl.question(), m)
 	delete(c.pending, id)
 	c.mu.Unlock()
 	cl.ctr.inflight.Dec()
@@ -237,16 +238,21 @@ func (c *conn) reply(m []byte, now time.Time) {
 	rtt := now.Sub(cl.sent)
 	cl.ctr.reply(rtt)
 	rc := wire.Rcode(m)
-	ok := isWinner(rc)
+	ok := isWinner(rc) && !wrong
 	u.observe(rtt, ok)
-	if !ok {
+	switch {
+	case wrong:
+		cl.ctr.errorf(kindMismatch)
+	case !ok:
 		cl.ctr.errorf(rcodeKind(rc))
 	}
 	if cl.rs == nil {
-		c.probeReply(m)
+		if !wrong {
+			c.probeReply(m)
+		}
 		return
 	}
-	if !cl.rs.deliver(result{u: u, ctr: cl.ctr, msg: m, rcode: rc}) {
+	if !cl.rs.deliver(result{u: u, ctr: cl.ctr, msg: m, rcode: rc, wrong: wrong}) {
 		cl.ctr.lateReply()
 	}
 }

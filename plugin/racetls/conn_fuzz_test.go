@@ -23,8 +23,9 @@ import (
 // pipelined connection with up to three queries and a keepalive probe in
 // flight, and checks the reply path against a model of RFC 7766 §6.2.1.1
 // demultiplexing: each query gets exactly one result, which is the first frame
-// with its ID and question, or an error when there is none; frames with an
-// unknown ID, a wrong question or a failure RCODE are counted; the first frame
+// with its ID (marked wrong when it lacks the query's question: a failure, as
+// forward takes it), or an error when there is none; frames with an unknown
+// ID, a wrong question or a failure RCODE are counted; the first frame
 // that is not a DNS response ends the connection and is counted as garbage;
 // nothing hangs and every goroutine ends once the upstream is closed.
 //
@@ -118,8 +119,8 @@ func FuzzReadLoop(f *testing.F) {
 			switch {
 			case res.u != u:
 				t.Fatalf("query %d: result from another upstream", k)
-			case answered && (res.err != nil || !bytes.Equal(res.msg, frame) || res.rcode != wire.Rcode(frame)):
-				t.Fatalf("query %d: got %x (rcode %d, %v), want the frame %x", k, res.msg, res.rcode, res.err, frame)
+			case answered && (res.err != nil || !bytes.Equal(res.msg, frame) || res.rcode != wire.Rcode(frame) || res.wrong != model.wrong[uint16(k)]):
+				t.Fatalf("query %d: got %x (rcode %d, wrong %v, %v), want the frame %x (wrong %v)", k, res.msg, res.rcode, res.wrong, res.err, frame, model.wrong[uint16(k)])
 			case !answered && (res.err == nil || res.msg != nil):
 				t.Fatalf("query %d: got %x (%v), want an error: no frame matches", k, res.msg, res.err)
 			}
@@ -157,6 +158,7 @@ func FuzzReadLoop(f *testing.F) {
 // model is what the reply path must do with a stream: see replay.
 type model struct {
 	delivered                  map[uint16][]byte // the frame each ID receives
+	wrong                      map[uint16]bool   // IDs whose frame lacks their question
 	unknown, mismatch, failure int               // frames counted as errors
 	garbage                    bool              // the stream ended with a frame that is not a response
 }
@@ -173,7 +175,7 @@ func (m model) errors() uint64 {
 // §4.2.2) against the outstanding questions by ID. It is written apart from
 // conn.go's code so that it can disagree with it.
 func replay(stream []byte, questions map[uint16][]byte) model {
-	m := model{delivered: map[uint16][]byte{}}
+	m := model{delivered: map[uint16][]byte{}, wrong: map[uint16]bool{}}
 	pending := make(map[uint16][]byte, len(questions))
 	for id, q := range questions {
 		pending[id] = q
@@ -195,12 +197,14 @@ func replay(stream []byte, questions map[uint16][]byte) model {
 			m.unknown++
 			continue
 		}
-		if !questionMatches(q, frame) {
-			m.mismatch++
-			continue
-		}
 		delete(pending, id)
 		m.delivered[id] = frame
+		if !questionMatches(q, frame) {
+			// The query's ID without its question: the reply ends the query as a failure.
+			m.mismatch++
+			m.wrong[id] = true
+			continue
+		}
 		if rc := frame[3] & 0xF; rc != dns.RcodeSuccess && rc != dns.RcodeNameError {
 			m.failure++
 		}
@@ -382,7 +386,7 @@ func newFuzzUpstream(opts *options, i int) *upstream {
 
 // attach makes tc a connection of u with IDs from 0 and starts its reader.
 func attach(u *upstream, tc net.Conn) *conn {
-	c := newConn(u, &streamSession{c: tc, timeout: u.opts.timeout})
+	c := newConn(u, newStreamSession(tc, u.opts.timeout, handshake{}))
 	c.nextID = 0
 	u.mu.Lock()
 	u.conns = append(u.conns, c)
@@ -413,7 +417,7 @@ var fuzzTLS = sync.OnceValues(func() (client, server *tls.Config) {
 func tlsPipe(t *testing.T) (client, server *tls.Conn) {
 	ccfg, scfg := fuzzTLS()
 	a, b := net.Pipe()
-	client, server = tls.Client(a, ccfg), tls.Server(b, scfg)
+	client, server = tls.Client(&recordConn{Conn: a}, ccfg), tls.Server(b, scfg)
 	errc := make(chan error, 1)
 	go func() { errc <- server.Handshake() }()
 	err := client.Handshake()

@@ -24,6 +24,7 @@ type result struct {
 	ctr   *counters // the call's
 	msg   []byte
 	rcode int
+	wrong bool // a reply to the query's ID without its question
 	err   error
 }
 
@@ -71,12 +72,15 @@ func rcodeKind(rc int) string {
 	return kindRcode
 }
 
-// failRank orders failure replies: the best one is returned at the deadline.
-func failRank(rc int) int {
-	switch rc {
-	case dns.RcodeServerFailure:
+// failRank orders failure replies: the best one is returned at the deadline. A reply
+// without the query's question ranks last: any upstream's own failure says more.
+func failRank(r *result) int {
+	switch {
+	case r.wrong:
+		return 0
+	case r.rcode == dns.RcodeServerFailure:
 		return 3
-	case dns.RcodeRefused:
+	case r.rcode == dns.RcodeRefused:
 		return 2
 	}
 	return 1
@@ -156,14 +160,14 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 			if taps != nil && res.err == nil {
 				tapReply(ctx, taps, res.u, w, req, res.msg, now)
 			}
-			if res.err == nil && isWinner(res.rcode) {
+			if res.err == nil && !res.wrong && isWinner(res.rcode) {
 				m := new(dns.Msg)
 				if m.Unpack(res.msg) == nil {
 					res.ctr.win()
 					return m, res.u, nil
 				}
 				res.ctr.errorf(kindGarbage)
-			} else if res.err == nil && (best == nil || failRank(res.rcode) > failRank(best.rcode)) {
+			} else if res.err == nil && (best == nil || failRank(&res) > failRank(best)) {
 				best = &res
 			}
 			// A failure escalates at once to the next upstream.
@@ -173,7 +177,7 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 		case <-t.C:
 			now := time.Now()
 			if !now.Before(deadline) {
-				return bestFailure(best)
+				return bestFailure(best, req)
 			}
 			if !now.Before(escAt) {
 				// Silence escalates too.
@@ -182,17 +186,24 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 			}
 			t.Reset(wake())
 		case <-ctx.Done():
-			return bestFailure(best)
+			return bestFailure(best, req)
 		}
 	}
-	return bestFailure(best)
+	return bestFailure(best, req)
 }
 
-func bestFailure(best *result) (*dns.Msg, *upstream, error) {
+// bestFailure returns the best failure reply of the race, for the request req.
+func bestFailure(best *result, req *dns.Msg) (*dns.Msg, *upstream, error) {
 	if best == nil {
 		return nil, nil, errNoReply
 	}
 	m := new(dns.Msg)
+	if best.wrong {
+		// As forward answers a reply that does not match the request (state.Match):
+		// FORMERR with the request's ID, opcode, RD, CD and question, nothing of the reply.
+		m.SetRcode(req, dns.RcodeFormatError)
+		return m, best.u, nil
+	}
 	if err := m.Unpack(best.msg); err != nil {
 		return nil, nil, errNoReply
 	}

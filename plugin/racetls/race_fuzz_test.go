@@ -19,8 +19,9 @@ import (
 // FuzzResolve races one query over three fake upstreams, each of which reads
 // the query and answers with an arbitrary byte stream, then hangs up. The
 // race must return a reply whose ID and question match the query: one of the
-// upstreams' first matching frames that is NOERROR or NXDOMAIN and unpacks
-// when there is one, else the best failure reply or errNoReply. Garbage never
+// upstreams' first frames with the query's ID that carries its question, is
+// NOERROR or NXDOMAIN and unpacks when there is one, else the best failure
+// reply (forward's FORMERR for a frame without the question) or errNoReply. Garbage never
 // wins, every upstream gets the query with its own connection's ID, and
 // nothing hangs or leaks once the upstreams are closed.
 //
@@ -93,7 +94,7 @@ func FuzzResolve(f *testing.F) {
 		var winners, failures []*dns.Msg
 		// An upstream is asked when the race hands it the query; its connection's writer
 		// may not have written it yet when the race is decided and the upstreams close.
-		bestRank, asked := 0, 0
+		bestRank, asked := -1, 0
 		for _, u := range rt.upstreams {
 			if u.tally.queries.Load() > 0 {
 				asked++
@@ -118,13 +119,18 @@ func FuzzResolve(f *testing.F) {
 			if m.Unpack(frame) != nil {
 				m = nil
 			}
-			if rc := wire.Rcode(frame); rc == dns.RcodeSuccess || rc == dns.RcodeNameError {
+			res := result{rcode: wire.Rcode(frame), wrong: !questionMatches(question, frame)}
+			if res.wrong {
+				// Answered as forward answers a reply that does not match: FORMERR.
+				m = new(dns.Msg)
+				m.SetRcode(fq.msg(), dns.RcodeFormatError)
+			} else if rc := res.rcode; rc == dns.RcodeSuccess || rc == dns.RcodeNameError {
 				if m != nil {
 					winners = append(winners, m)
 				}
 				continue
 			}
-			switch r := failRank(wire.Rcode(frame)); {
+			switch r := failRank(&res); {
 			case r > bestRank:
 				bestRank, failures = r, []*dns.Msg{m}
 			case r == bestRank:

@@ -61,8 +61,11 @@ func (t *udpTransport) exchange(ctx context.Context, q []byte) ([]byte, error) {
 		}
 		r := buf[:n]
 		// A reply with another ID or question is not ours (spoofed, or late from an
-		// earlier query): keep waiting for the real one (RFC 5452 §4.3).
-		if n < wire.HeaderLen || binary.BigEndian.Uint16(r) != wireID || !wire.SameQuestion(questionOf(q), r) {
+		// earlier query): keep waiting for the real one (RFC 5452 §4.3). One with no
+		// question at all is the server's error reply (RFC 1035 lets it leave the question
+		// out): the conn takes it as forward does, as a failure that never wins.
+		if n < wire.HeaderLen || binary.BigEndian.Uint16(r) != wireID ||
+			binary.BigEndian.Uint16(r[4:]) != 0 && !wire.SameQuestion(questionOf(q), r) {
 			continue
 		}
 		if r[2]&0x02 != 0 { // TC
