@@ -33,12 +33,11 @@ type probe struct {
 
 	// What was found.
 	found    bool
-	ref      ref
-	rem      int64 // seconds of TTL left, negative once expired
-	class    class
+	ref      ref    // a fresh entry's, with req
+	origin   uint32 // a fresh entry's, with req
+	rem      int64  // seconds of TTL left, negative once expired
 	rcode    int
 	ad       bool
-	origin   uint32
 	hits     int64 // an expired entry's request count, before this request
 	rendered bool  // dst holds the reply
 	reply    *dns.Msg
@@ -50,7 +49,12 @@ type probe struct {
 func (s *store) lookup(h uint64, p *probe, dst []byte) []byte {
 	sh := s.shard(h)
 	sh.mu.RLock()
-	defer sh.mu.RUnlock()
+	out := s.lookupLocked(sh, h, p, dst)
+	sh.mu.RUnlock()
+	return out
+}
+
+func (s *store) lookupLocked(sh *shard, h uint64, p *probe, dst []byte) []byte {
 	if sh.closed {
 		return dst
 	}
@@ -74,24 +78,25 @@ func (s *store) lookup(h uint64, p *probe, dst []byte) []byte {
 		return dst
 	}
 	p.found = true
-	p.ref = ref{h, slot, r.gen}
 	p.rem = r.remaining(p.now)
-	p.class, p.rcode, p.ad = r.class, int(r.rcode), r.flags&recAD != 0
-	p.origin = r.origin.Load()
+	p.rcode, p.ad = int(r.rcode), r.flags&recAD != 0
 	if p.rem > 0 {
 		if p.raw == rawAlways || (p.raw == rawNoError && r.rcode == dns.RcodeSuccess && p.opt == nil) {
 			out, ok := renderMsg(dst, msg, pl[r.msgLen:], int(r.qEnd), p.ad, &p.rt, uint32(p.rem), p.limit) // #nosec G115 -- 0 < rem <= ttl
 			if ok {
 				r.touch(p.now)
 				p.rendered = true
+				if p.req != nil { // ServeDNS remembers the request's origin (origins.go)
+					p.ref, p.origin = ref{h, slot, r.gen}, r.origin.Load()
+				}
 				return out
 			}
 		}
 		if p.req != nil {
 			// Unpack copies what it reads, so the reply outlives the lock.
 			r.touch(p.now)
+			p.ref, p.origin = ref{h, slot, r.gen}, r.origin.Load()
 			p.reply, p.err = replyMsg(msg, p.ad, p.req, p.opt, uint32(p.rem)) // #nosec G115 -- 0 < rem <= ttl
-			return dst
 		}
 		return dst
 	}
