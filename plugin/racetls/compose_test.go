@@ -174,9 +174,11 @@ func TestComposeViewACL(t *testing.T) {
 }
 
 // TestComposeDnstap: racetls sends FORWARDER_QUERY and FORWARDER_RESPONSE messages to the
-// block's dnstap, with the upstream's address, as forward does.
+// block's dnstap, with the upstream's address, as forward does: the same socket family and
+// protocol, the query address this end of the upstream connection.
 func TestComposeDnstap(t *testing.T) {
 	ls := newLabs(t, lab.Config{})
+	addrs := map[string][]string{} // per plugin: each FORWARDER message's addresses
 	for _, fw := range []string{"forward", "racetls"} {
 		t.Run(fw, func(t *testing.T) {
 			sock := filepath.Join(t.TempDir(), "tap.sock")
@@ -194,6 +196,11 @@ func TestComposeDnstap(t *testing.T) {
 					}
 					m := d.GetMessage()
 					seen[m.GetType()]++
+					if typ := m.GetType(); typ == tap.Message_FORWARDER_QUERY || typ == tap.Message_FORWARDER_RESPONSE {
+						// The local port differs between processes' connections, the rest not.
+						addrs[fw] = append(addrs[fw], fmt.Sprintf("%s %s/%s query=%v response=%v:%d", typ,
+							m.GetSocketFamily(), m.GetSocketProtocol(), net.IP(m.GetQueryAddress()), net.IP(m.GetResponseAddress()), m.GetResponsePort()))
+					}
 					if m.GetType() == tap.Message_FORWARDER_QUERY {
 						got := net.JoinHostPort(net.IP(m.GetResponseAddress()).String(), fmt.Sprint(m.GetResponsePort()))
 						if got != ls.ups[0].TLSAddr() || len(m.GetQueryMessage()) == 0 {
@@ -208,6 +215,9 @@ func TestComposeDnstap(t *testing.T) {
 				t.Errorf("dnstap messages: %v", seen)
 			}
 		})
+	}
+	if !slices.Equal(addrs["forward"], addrs["racetls"]) {
+		t.Errorf("FORWARDER messages:\nforward %q\nracetls %q", addrs["forward"], addrs["racetls"])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ func (cl *call) question() []byte { return cl.buf[2+wire.HeaderLen : 2+wire.Head
 type conn struct {
 	u       *upstream
 	s       session
+	local   net.Addr // s's local address, for dnstap
 	created time.Time
 
 	mu      sync.Mutex
@@ -70,6 +72,7 @@ func newConn(u *upstream, s session) *conn {
 	c := &conn{
 		u:       u,
 		s:       s,
+		local:   s.localAddr(),
 		created: now,
 		pending: make(map[uint16]*call),
 		nextID:  uint16(rand.Uint32()),
@@ -207,7 +210,7 @@ func (c *conn) queryFailed(id uint16, err error) {
 	cl.ctr.errorf(kindOf(err))
 	u.observe(time.Since(cl.sent), false)
 	if cl.rs != nil {
-		cl.rs.deliver(result{u: u, ctr: cl.ctr, err: err})
+		cl.rs.deliver(result{u: u, ctr: cl.ctr, local: c.local, err: err})
 	}
 }
 
@@ -252,7 +255,7 @@ func (c *conn) reply(m []byte, now time.Time) {
 		}
 		return
 	}
-	if !cl.rs.deliver(result{u: u, ctr: cl.ctr, msg: m, rcode: rc, wrong: wrong}) {
+	if !cl.rs.deliver(result{u: u, ctr: cl.ctr, local: c.local, msg: m, rcode: rc, wrong: wrong}) {
 		cl.ctr.lateReply()
 	}
 }

@@ -39,13 +39,18 @@ func tapAddr(u *upstream) net.Addr {
 }
 
 // tapQuery sends a FORWARDER_QUERY message for the query q asked of u, as
-// forward's toDnstap does for each upstream it tries.
-func tapQuery(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, w dns.ResponseWriter, r *dns.Msg, q []byte, start time.Time) {
+// forward's toDnstap does for each upstream it tries: the query address is this end
+// of the upstream connection (local, nil when the query waits for a connection), the
+// response address the upstream's.
+func tapQuery(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, local net.Addr, w dns.ResponseWriter, r *dns.Msg, q []byte, start time.Time) {
 	state := request.Request{W: w, Req: r}
 	ta := tapAddr(u)
 	for _, t := range taps {
 		m := new(tap.Message)
 		msg.SetQueryTime(m, start)
+		if local != nil {
+			msg.SetQueryAddress(m, local)
+		}
 		if ta != nil {
 			msg.SetResponseAddress(m, ta)
 		}
@@ -59,13 +64,16 @@ func tapQuery(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, w dns.Res
 
 // tapReply sends a FORWARDER_RESPONSE message for the reply r of u, read during
 // the race (winners and losers; late replies have no request left to tap for).
-func tapReply(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, w dns.ResponseWriter, req *dns.Msg, r []byte, start time.Time) {
+func tapReply(ctx context.Context, taps []*dnstap.Dnstap, u *upstream, local net.Addr, w dns.ResponseWriter, req *dns.Msg, r []byte, start time.Time) {
 	state := request.Request{W: w, Req: req}
 	ta := tapAddr(u)
 	for _, t := range taps {
 		m := new(tap.Message)
 		msg.SetQueryTime(m, start)
 		msg.SetResponseTime(m, time.Now())
+		if local != nil {
+			msg.SetQueryAddress(m, local)
+		}
 		if ta != nil {
 			msg.SetResponseAddress(m, ta)
 		}

@@ -82,6 +82,7 @@ func (t *httpsTransport) dial(ctx context.Context) (session, error) {
 		fatal:    func(error) bool { return !cc.CanTakeNewRequest() },
 		onClose:  func() { cc.Close() },
 		hs:       handshake{tls: true, resumed: cs.DidResume},
+		local:    tc.LocalAddr(),
 	})
 	return h, nil
 }

@@ -57,6 +57,7 @@ func (t *quicTransport) dial(ctx context.Context) (session, error) {
 		cause:    func() error { return doqClosed(context.Cause(qc.Context())) },
 		fatal:    func(error) bool { return qc.Context().Err() != nil },
 		onClose:  func() { qc.CloseWithError(doqNoError, "") },
+		local:    qc.LocalAddr(),
 	})
 	return q, nil
 }

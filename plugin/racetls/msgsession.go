@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"sync"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
@@ -25,6 +26,7 @@ type msgSession struct {
 	// onClose releases the underlying connection.
 	onClose func()
 	hs      handshake
+	local   net.Addr // this end of the connection, for dnstap
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -125,5 +127,6 @@ func (m *msgSession) close() error {
 }
 
 func (m *msgSession) handshake() handshake { return m.hs }
+func (m *msgSession) localAddr() net.Addr  { return m.local }
 
 var errShortReply = errors.New("reply shorter than a DNS header")

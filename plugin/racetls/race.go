@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ var (
 type result struct {
 	u     *upstream
 	ctr   *counters // the call's
+	local net.Addr  // the local address of the connection that carried the query
 	msg   []byte
 	rcode int
 	wrong bool // a reply to the query's ID without its question
@@ -112,6 +114,16 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 	rs := &race{ch: make(chan result, len(order)), wake: make(chan struct{}, 1)}
 	defer rs.done.Store(true)
 
+	// A query that waits for a connection is tapped once its connection is known: with
+	// its result, or when the race ends without one.
+	var waiting []waitingTap
+	if taps != nil {
+		defer func() {
+			for _, wt := range waiting {
+				tapQuery(ctx, taps, wt.u, nil, w, req, q, wt.at)
+			}
+		}()
+	}
 	next, outstanding := 0, 0
 	ask := func() bool {
 		for next < len(order) {
@@ -121,13 +133,18 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 			binary.BigEndian.PutUint16(buf, uint16(len(q)))
 			copy(buf[2:], q)
 			ctr := u.forServer(server)
-			if err := u.send(&call{buf: buf, qlen: qlen, rs: rs, ctr: ctr, deadline: deadline}); err != nil {
+			local, err := u.send(&call{buf: buf, qlen: qlen, rs: rs, ctr: ctr, deadline: deadline})
+			if err != nil {
 				ctr.errorf(sendKind(err))
 				continue
 			}
 			ctr.query()
-			if taps != nil {
-				tapQuery(ctx, taps, u, w, req, q, time.Now())
+			switch {
+			case taps == nil:
+			case local == nil:
+				waiting = append(waiting, waitingTap{u, time.Now()})
+			default:
+				tapQuery(ctx, taps, u, local, w, req, q, time.Now())
 			}
 			outstanding++
 			return true
@@ -157,8 +174,14 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 		select {
 		case res := <-rs.ch:
 			outstanding--
-			if taps != nil && res.err == nil {
-				tapReply(ctx, taps, res.u, w, req, res.msg, now)
+			if taps != nil {
+				if i := slices.IndexFunc(waiting, func(wt waitingTap) bool { return wt.u == res.u }); i >= 0 {
+					tapQuery(ctx, taps, res.u, res.local, w, req, q, waiting[i].at)
+					waiting = slices.Delete(waiting, i, i+1)
+				}
+				if res.err == nil {
+					tapReply(ctx, taps, res.u, res.local, w, req, res.msg, now)
+				}
 			}
 			if res.err == nil && !res.wrong && isWinner(res.rcode) {
 				m := new(dns.Msg)
@@ -190,6 +213,12 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 		}
 	}
 	return bestFailure(best, req)
+}
+
+// waitingTap is a query asked of u at a time when no connection had room for it.
+type waitingTap struct {
+	u  *upstream
+	at time.Time
 }
 
 // bestFailure returns the best failure reply of the race, for the request req.

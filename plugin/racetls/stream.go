@@ -106,6 +106,7 @@ func (s *streamSession) recv() (reply, error) {
 
 func (s *streamSession) close() error         { return s.c.Close() }
 func (s *streamSession) handshake() handshake { return s.hs }
+func (s *streamSession) localAddr() net.Addr  { return s.c.LocalAddr() }
 
 // recordConn is the TCP connection under a DoT session. While it holds, what TLS writes
 // is kept, and flush sends it in one write: a batch costs one system call however many

@@ -3,6 +3,7 @@ package racetls
 import (
 	"context"
 	"errors"
+	"net"
 )
 
 // A transport reaches one upstream: tls:// (RFC 7858), quic:// (RFC 9250), https://
@@ -33,6 +34,8 @@ type session interface {
 	close() error
 	// handshake describes how the session was set up.
 	handshake() handshake
+	// localAddr is this end of the session, dnstap's query address; nil when unknown.
+	localAddr() net.Addr
 }
 
 // reply is a session's answer to one query.

@@ -26,7 +26,22 @@ func (t *udpTransport) datagram() bool { return true }
 func (t *udpTransport) stream() bool   { return false }
 
 func (t *udpTransport) dial(context.Context) (session, error) {
-	return newMsgSession(&msgSession{exchange: t.exchange}), nil
+	return newMsgSession(&msgSession{exchange: t.exchange, local: t.source()}), nil
+}
+
+// source returns the address the kernel sends from to the upstream, port 0: each query
+// has a socket (and port) of its own, not known when dnstap records the query.
+func (t *udpTransport) source() net.Addr {
+	c, err := net.Dial("udp", t.addr) // connect(2) on UDP picks the source; nothing is sent
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	a, ok := c.LocalAddr().(*net.UDPAddr)
+	if !ok {
+		return nil
+	}
+	return &net.UDPAddr{IP: a.IP}
 }
 
 // errTruncatedTCP is a TC reply whose TCP retry failed too.

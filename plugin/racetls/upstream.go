@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,25 +253,25 @@ func (u *upstream) down() bool {
 	return len(u.conns) == 0 && u.dialErr != nil
 }
 
-// send writes cl on a connection with a free slot. When none is free it
-// waits, in the background, for one (a connection being dialled or a slot
-// freed) until cl's deadline. It fails at once when the upstream is down or
-// saturated, so that the race moves on to the next upstream.
-func (u *upstream) send(cl *call) error {
+// send writes cl on a connection with a free slot and returns the connection's local
+// address. When none is free it waits, in the background, for one (a connection being
+// dialled or a slot freed) until cl's deadline, and returns nil. It fails at once when
+// the upstream is down or saturated, so that the race moves on to the next upstream.
+func (u *upstream) send(cl *call) (net.Addr, error) {
 	for range 3 {
 		c := u.pick()
 		if c == nil {
 			break
 		}
 		if err := c.send(cl); err == nil {
-			return nil
+			return c.local, nil
 		}
 	}
 	u.mu.Lock()
 	switch {
 	case u.stopped, len(u.conns) == 0 && u.dialErr != nil:
 		u.mu.Unlock()
-		return errDown
+		return nil, errDown
 	case len(u.conns) < u.opts.conns || u.dialing > 0:
 		// A connection is on its way: wait for it.
 	case len(u.conns) < u.opts.maxConns:
@@ -280,12 +281,12 @@ func (u *upstream) send(cl *call) error {
 		go func() { defer u.wg.Done(); u.dial(false) }()
 	default:
 		u.mu.Unlock()
-		return errBusy
+		return nil, errBusy
 	}
 	u.mu.Unlock()
 	u.wg.Add(1)
 	go func() { defer u.wg.Done(); u.sendWait(cl) }()
-	return nil
+	return nil, nil
 }
 
 // sendWait writes cl as soon as a connection has a free slot, or fails it at
