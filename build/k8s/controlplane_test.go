@@ -229,7 +229,7 @@ func labUpstreams(t *testing.T, corefile string, p *ports, ups []*lab.Upstream) 
 // instead of its own when name is not empty: a wrong name never passes verification.
 func labUpstreamsNamed(t *testing.T, corefile string, p *ports, ups []*lab.Upstream, name string) string {
 	t.Helper()
-	re := regexp.MustCompile(`racetls \. [^{\n]*\{\n`)
+	re := regexp.MustCompile(`(?m)^([ \t]*)racetls \. [^{\n]*\{\n`) // not a commented-out variant
 	if len(re.FindAllString(corefile, -1)) != 1 {
 		t.Fatalf("want one racetls line in:\n%s", corefile)
 	}
@@ -241,7 +241,7 @@ func labUpstreamsNamed(t *testing.T, corefile string, p *ports, ups []*lab.Upstr
 		}
 		line += fmt.Sprintf(" tls://%s%%%s", up.TLSAddr(), n)
 	}
-	return re.ReplaceAllLiteralString(corefile, line+" {\n        tls "+p.s.CA+"\n")
+	return re.ReplaceAllString(corefile, "${1}"+strings.ReplaceAll(line+" {\n        tls "+p.s.CA+"\n", "$", "$$"))
 }
 
 // checkKubeDNSAnswers runs bin/coredns on the kube-dns ConfigMap's Corefile as the manifests'
