@@ -59,10 +59,11 @@ type streamSession struct {
 	rc      *recordConn // under c when c is TLS over a recordConn
 	timeout time.Duration
 	hs      handshake
+	prefix  []byte // 2 bytes: ReadFrame reads each length prefix here, the message into a buffer of its size
 }
 
 func newStreamSession(c net.Conn, timeout time.Duration, hs handshake) *streamSession {
-	s := &streamSession{c: c, timeout: timeout, hs: hs}
+	s := &streamSession{c: c, timeout: timeout, hs: hs, prefix: make([]byte, 2)}
 	if tc, ok := c.(*tls.Conn); ok {
 		s.rc, _ = tc.NetConn().(*recordConn)
 	}
@@ -93,8 +94,8 @@ func (s *streamSession) send(batch []byte) error {
 }
 
 func (s *streamSession) recv() (reply, error) {
-	m, err := wire.ReadFrame(s.c, nil)
-	if errors.Is(err, wire.ErrZeroFrame) || err == nil && !isResponse(m) {
+	m, err := wire.ReadFrame(s.c, s.prefix)
+	if errors.Is(err, wire.ErrZeroFrame) || err == nil && !isResponse(m) { // a frame of 1 or 2 bytes in prefix, too
 		// Framing can no longer be trusted.
 		return reply{}, errGarbage
 	}

@@ -8,17 +8,27 @@ import (
 // MaxFrame is the largest message a 2-byte length prefix can carry (RFC 1035 §4.2.2).
 const MaxFrame = 0xFFFF
 
+// frameGuess is the buffer ReadFrame makes when it is given none: the largest plain DNS
+// message over UDP (RFC 1035 §4.2.1), which most messages fit.
+const frameGuess = 512
+
 // ReadFrame reads one message with RFC 1035 §4.2.2 framing (TCP, DoT, the unixsock
 // socket): a 2-byte big-endian length, then that many bytes. The message is read into buf
-// when it fits (buf may be nil) and returned. It returns io.EOF when r ends before the
-// first byte, io.ErrUnexpectedEOF when it ends inside a frame, and ErrZeroFrame for a
-// zero length.
+// when it fits and returned. buf may be nil: then a buffer of frameGuess bytes is made,
+// and one of the message's length only when the message is longer. It returns io.EOF when
+// r ends before the first byte, io.ErrUnexpectedEOF when it ends inside a frame, and
+// ErrZeroFrame for a zero length.
 func ReadFrame(r io.Reader, buf []byte) ([]byte, error) {
-	var n [2]byte
-	if _, err := io.ReadFull(r, n[:]); err != nil {
+	// The prefix is read into buf too: a local array handed to r.Read would escape to
+	// the heap, an allocation per frame.
+	if cap(buf) < 2 {
+		buf = make([]byte, 2, frameGuess)
+	}
+	buf = buf[:2]
+	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, err
 	}
-	l := int(binary.BigEndian.Uint16(n[:]))
+	l := int(binary.BigEndian.Uint16(buf))
 	if l == 0 {
 		return nil, ErrZeroFrame
 	}

@@ -67,6 +67,29 @@ func TestReadFrameReusesBuffer(t *testing.T) {
 	}
 }
 
+// TestReadFrameAllocs: with a buffer the message fits, ReadFrame allocates nothing (the
+// length prefix is read into the buffer too); without one, a single buffer for a message
+// of up to 512 bytes.
+func TestReadFrameAllocs(t *testing.T) {
+	data := frame(t, bytes.Repeat([]byte("m"), 100))
+	r := bytes.NewReader(data)
+	buf := make([]byte, 0, 512)
+	for _, c := range []struct {
+		buf  []byte
+		want float64
+	}{{buf, 0}, {nil, 1}} {
+		got := testing.AllocsPerRun(100, func() {
+			r.Reset(data)
+			if m, err := ReadFrame(r, c.buf); err != nil || len(m) != 100 {
+				t.Fatalf("ReadFrame = %d bytes, %v", len(m), err)
+			}
+		})
+		if got != c.want {
+			t.Errorf("ReadFrame with a buffer of capacity %d: %v allocations, want %v", cap(c.buf), got, c.want)
+		}
+	}
+}
+
 func TestAppendAndWriteFrame(t *testing.T) {
 	b, err := AppendFrame([]byte("x"), []byte("hello"))
 	if err != nil || string(b) != "x\x00\x05hello" {
