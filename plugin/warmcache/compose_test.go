@@ -467,3 +467,42 @@ func TestPrometheusSeesWhatCacheShows(t *testing.T) {
 		}
 	}
 }
+
+// TestAsksWithAD: a miss, a coalesced miss alone and a refresh ask the rest of the chain
+// with AD set, as cache does, so that an upstream says whether it validated the answer;
+// a client that did not ask for AD (nor DO) gets it cleared.
+func TestAsksWithAD(t *testing.T) {
+	var mu sync.Mutex
+	var ads []bool
+	z := &zoneHandler{ad: true, rrs: map[string][]dns.RR{"ad.example.org./A": {mustRR(t, "ad.example.org. 10 IN A 192.0.2.8")}}}
+	z.hook = func(_ context.Context, _ dns.ResponseWriter, r *dns.Msg) bool {
+		mu.Lock()
+		ads = append(ads, r.AuthenticatedData)
+		mu.Unlock()
+		return false
+	}
+	c := New()
+	clk := newClock()
+	c.now = clk.Now
+	c.Next = z
+	t.Cleanup(c.shutdown)
+	var last *dns.Msg
+	for range 3 {
+		r := new(dns.Msg)
+		r.SetQuestion("ad.example.org.", dns.TypeA)
+		w := &recorder{}
+		c.ServeDNS(context.Background(), w, r)
+		last = w.reply(t)
+	}
+	if last.AuthenticatedData {
+		t.Error("AD set for a client that asked with neither AD nor DO")
+	}
+	clk.Advance(9 * time.Second)
+	c.sweep(clk.Now())
+	c.wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ads) != 2 || !ads[0] || !ads[1] {
+		t.Errorf("AD of the queries down the chain (miss, refresh): %v, want [true true]", ads)
+	}
+}

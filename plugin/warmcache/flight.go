@@ -61,7 +61,7 @@ func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, 
 	cl, leader := c.flights.join(k)
 	if leader {
 		hits := 1 + old
-		cw := c.resolve(ctx, w, r, k, h, cl, hits, c.now().UnixNano())
+		cw := c.resolve(ctx, w, authenticated(r), k, h, cl, hits, c.now().UnixNano())
 		return c.answer(w, r, opt, cl, cw.msg)
 	}
 	m.coalesced.Inc()
@@ -75,7 +75,7 @@ func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, 
 		// Down the chain alone, and answered as a leader is.
 		cw := &captureWriter{ResponseWriter: w}
 		own := &call{}
-		own.rcode, own.err = c.next(ctx, cw, r)
+		own.rcode, own.err = c.next(ctx, cw, authenticated(r))
 		if cw.msg != nil {
 			own.e, _ = c.insert(k, h, cw.msg, c.now(), 1, c.now().UnixNano(), c.origins.of(ctx, w))
 		}
@@ -139,6 +139,15 @@ func (c *WarmCache) answer(w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, cl *c
 	}
 	w.WriteMsg(res)
 	return cl.rcode, cl.err
+}
+
+// authenticated returns a copy of r with AD set, for the rest of the chain: an upstream
+// then says whether it validated the answer (RFC 6840 §5.7), which the cache keeps for the
+// clients that ask with DO or AD. cache asks the same way (authenticatedRefreshState).
+func authenticated(r *dns.Msg) *dns.Msg {
+	r = r.Copy()
+	r.AuthenticatedData = true
+	return r
 }
 
 // detach returns a context for work that outlives the request: the request's values

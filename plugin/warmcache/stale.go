@@ -14,7 +14,7 @@ import (
 func (c *WarmCache) serveStale(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, opt *dns.OPT, e *entry, m *serverMetrics) (int, error) {
 	cl, leader := c.flights.join(e.key)
 	if leader {
-		req := r.Copy()
+		req := authenticated(r)
 		hits, last := e.hits, e.lastHit
 		c.wg.Add(1)
 		go func() {

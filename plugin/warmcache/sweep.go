@@ -135,6 +135,7 @@ func (c *WarmCache) refresh(e *entry, m *serverMetrics) {
 	req.Question[0].Qclass = e.key.qclass
 	req.CheckingDisabled = e.key.cd
 	req.SetEdns0(udpSize, e.key.do)
+	req.AuthenticatedData = true // as a miss asks (authenticated)
 	hits := e.hits
 	ctx, w := c.origins.context(e.origin)
 	c.resolve(ctx, w, req, e.key, e.hash, cl, hits, e.lastHit)
