@@ -60,4 +60,18 @@ func TestUpstreamFailureNotCoalescedForever(t *testing.T) {
 	if m.Rcode != dns.RcodeServerFailure || calls != 1 {
 		t.Errorf("retry: rcode %d, upstream calls %d; want a cached SERVFAIL and 1 call", m.Rcode, calls)
 	}
+	// With no SERVFAIL entry, every retry is a new flight to the upstream, not a wait for
+	// the failed one.
+	c, _ = newCache(t, "warmcache {\n servfail 0\n}", nil)
+	calls = 0
+	c.Next = failHandler(func() { calls++ })
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.ServeDNS(ctx, w, r)
+		waited := ctx.Err() != nil
+		cancel()
+		if err == nil || calls != i+1 || waited {
+			t.Fatalf("retry %d without a SERVFAIL entry: err %v, %d upstream calls", i, err, calls)
+		}
+	}
 }

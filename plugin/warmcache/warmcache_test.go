@@ -10,81 +10,94 @@ import (
 )
 
 func TestHitTTLDecreases(t *testing.T) {
-	u := startLab(t, lab.Config{TTL: 300})
-	c, clk := newCache(t, "warmcache", u)
-	w := &recorder{}
+	modes(t, func(t *testing.T, mode rawMode) {
+		u := startLab(t, lab.Config{TTL: 300})
+		c, clk := newCache(t, "warmcache", u)
+		c.mode.Store(uint32(mode))
+		w := &recorder{}
 
-	first := query(t, c, w, "www.example.org.", dns.TypeA)
-	if len(first.Answer) == 0 || first.Answer[0].Header().Ttl != 300 {
-		t.Fatalf("first answer %v, want TTL 300", first.Answer)
-	}
-	clk.Advance(10 * time.Second)
-	second := query(t, c, w, "www.example.org.", dns.TypeA)
-	for _, rr := range second.Answer {
-		if rr.Header().Ttl != 290 {
-			t.Errorf("TTL after 10s = %d, want 290", rr.Header().Ttl)
+		first := query(t, c, w, "www.example.org.", dns.TypeA)
+		if len(first.Answer) == 0 || first.Answer[0].Header().Ttl != 300 {
+			t.Fatalf("first answer %v, want TTL 300", first.Answer)
 		}
-	}
-	clk.Advance(100 * time.Second)
-	third := query(t, c, w, "www.example.org.", dns.TypeA)
-	if ttl := third.Answer[0].Header().Ttl; ttl != 190 {
-		t.Errorf("TTL after 110s = %d, want 190", ttl)
-	}
-	if n := u.Count("www.example.org."); n != 1 {
-		t.Errorf("upstream saw %d queries, want 1", n)
-	}
-	if third.Answer[0].(*dns.A).A.String() != first.Answer[0].(*dns.A).A.String() {
-		t.Errorf("hit changed the address")
-	}
+		clk.Advance(10 * time.Second)
+		second := query(t, c, w, "www.example.org.", dns.TypeA)
+		for _, rr := range second.Answer {
+			if rr.Header().Ttl != 290 {
+				t.Errorf("TTL after 10s = %d, want 290", rr.Header().Ttl)
+			}
+		}
+		clk.Advance(100 * time.Second)
+		third := query(t, c, w, "www.example.org.", dns.TypeA)
+		if ttl := third.Answer[0].Header().Ttl; ttl != 190 {
+			t.Errorf("TTL after 110s = %d, want 190", ttl)
+		}
+		if n := u.Count("www.example.org."); n != 1 {
+			t.Errorf("upstream saw %d queries, want 1", n)
+		}
+		if third.Answer[0].(*dns.A).A.String() != first.Answer[0].(*dns.A).A.String() {
+			t.Errorf("hit changed the address")
+		}
+	})
 }
 
 func TestQuestionCaseFollowsRequest(t *testing.T) {
-	u := startLab(t, lab.Config{})
-	c, _ := newCache(t, "warmcache", u)
-	w := &recorder{}
-	query(t, c, w, "www.example.org.", dns.TypeA)
-	for _, name := range []string{"WwW.ExAmPlE.oRg.", "WWW.EXAMPLE.ORG.", "www.example.org."} {
-		m := query(t, c, w, name, dns.TypeA)
-		if m.Question[0].Name != name {
-			t.Errorf("question %q, want %q", m.Question[0].Name, name)
+	modes(t, func(t *testing.T, mode rawMode) {
+		u := startLab(t, lab.Config{})
+		c, _ := newCache(t, "warmcache", u)
+		c.mode.Store(uint32(mode))
+		w := &recorder{}
+		query(t, c, w, "www.example.org.", dns.TypeA)
+		for _, name := range []string{"WwW.ExAmPlE.oRg.", "WWW.EXAMPLE.ORG.", "www.example.org."} {
+			m := query(t, c, w, name, dns.TypeA)
+			if m.Question[0].Name != name {
+				t.Errorf("question %q, want %q", m.Question[0].Name, name)
+			}
 		}
-	}
-	if n := u.Count("www.example.org."); n != 1 {
-		t.Errorf("upstream saw %d queries, want 1 (case must not split the key)", n)
-	}
+		if n := u.Count("www.example.org."); n != 1 {
+			t.Errorf("upstream saw %d queries, want 1 (case must not split the key)", n)
+		}
+	})
 }
 
 func TestKeyKeepsDOAndCDApart(t *testing.T) {
-	u := startLab(t, lab.Config{})
-	c, _ := newCache(t, "warmcache", u)
-	w := &recorder{}
-	variants := []struct {
-		name string
-		edit []func(*dns.Msg)
-	}{
-		{"plain", nil},
-		{"DO", []func(*dns.Msg){withDO}},
-		{"CD", []func(*dns.Msg){withCD}},
-		{"DO+CD", []func(*dns.Msg){withDO, withCD}},
-	}
-	for i, v := range variants {
-		m := query(t, c, w, "split.example.org.", dns.TypeA, v.edit...)
-		if got := u.Count("split.example.org."); got != int64(i+1) {
-			t.Errorf("%s: upstream count %d, want %d (a new key)", v.name, got, i+1)
+	modes(t, func(t *testing.T, mode rawMode) {
+		u := startLab(t, lab.Config{})
+		c, _ := newCache(t, "warmcache", u)
+		c.mode.Store(uint32(mode))
+		w := &recorder{}
+		variants := []struct {
+			name string
+			edit []func(*dns.Msg)
+		}{
+			{"plain", nil},
+			{"DO", []func(*dns.Msg){withDO}},
+			{"CD", []func(*dns.Msg){withCD}},
+			{"DO+CD", []func(*dns.Msg){withDO, withCD}},
 		}
-		if do := m.IsEdns0() != nil && m.IsEdns0().Do(); do != (v.name == "DO" || v.name == "DO+CD") {
-			t.Errorf("%s: reply DO %v", v.name, do)
+		flags := func(how, name string, m *dns.Msg) {
+			t.Helper()
+			if do := m.IsEdns0() != nil && m.IsEdns0().Do(); do != (name == "DO" || name == "DO+CD") {
+				t.Errorf("%s %s: reply DO %v", how, name, do)
+			}
+			if m.CheckingDisabled != (name == "CD" || name == "DO+CD") {
+				t.Errorf("%s %s: reply CD %v", how, name, m.CheckingDisabled)
+			}
 		}
-		if m.CheckingDisabled != (v.name == "CD" || v.name == "DO+CD") {
-			t.Errorf("%s: reply CD %v", v.name, m.CheckingDisabled)
+		for i, v := range variants {
+			m := query(t, c, w, "split.example.org.", dns.TypeA, v.edit...)
+			if got := u.Count("split.example.org."); got != int64(i+1) {
+				t.Errorf("%s: upstream count %d, want %d (a new key)", v.name, got, i+1)
+			}
+			flags("miss", v.name, m)
 		}
-	}
-	for _, v := range variants { // all four are hits now
-		query(t, c, w, "split.example.org.", dns.TypeA, v.edit...)
-	}
-	if got := u.Count("split.example.org."); got != 4 {
-		t.Errorf("upstream count %d after hits, want 4", got)
-	}
+		for _, v := range variants { // all four are hits now
+			flags("hit", v.name, query(t, c, w, "split.example.org.", dns.TypeA, v.edit...))
+		}
+		if got := u.Count("split.example.org."); got != 4 {
+			t.Errorf("upstream count %d after hits, want 4", got)
+		}
+	})
 }
 
 func TestNegativeTTLFromSOA(t *testing.T) {
@@ -196,6 +209,8 @@ func TestNeverCacheTruncated(t *testing.T) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		m.Truncated = true
+		// What fitted: one record, which would be cacheable were the reply whole.
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: []byte{192, 0, 2, 1}}}
 		w.WriteMsg(m)
 	})
 	w := &recorder{}
