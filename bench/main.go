@@ -52,6 +52,7 @@ var groups = []group{
 	{"hit", runHit},
 	{"peers", runPeers},
 	{"miss", runMiss},
+	{"transport", runTransport},
 	{"warm", runWarm},
 	{"shim", runShim},
 	{"mem", runMem},
@@ -72,7 +73,7 @@ func main() {
 	flag.StringVar(&s.coredns, "coredns", "bin/coredns", "CoreDNS binary under test")
 	flag.StringVar(&s.serverCPU, "server-cpu", "0", "taskset CPU list for the servers under test (empty: no pinning)")
 	flag.StringVar(&s.clientCPU, "client-cpu", "1", "taskset CPU list for dnsperf (empty: no pinning)")
-	flag.StringVar(&only, "only", "", "comma-separated groups to run: hit,peers,miss,warm,shim,mem (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated groups to run: hit,peers,miss,transport,warm,shim,mem (default all)")
 	flag.Parse()
 	if only != "" {
 		s.only = map[string]bool{}
