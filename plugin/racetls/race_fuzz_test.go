@@ -58,9 +58,13 @@ func FuzzResolve(f *testing.F) {
 			m   *dns.Msg
 			err error
 		}
+		// ID 0, as every connection's first query: the replies carry it, and so does the
+		// FORMERR made for a reply without the question (from the request, as forward's).
+		req := fq.msg()
+		req.Id = 0
 		resolved, closed := make(chan struct{}), make(chan struct{})
 		go func() {
-			got.m, _, got.err = rt.resolve(context.Background(), &test.ResponseWriter{}, fq.msg(), "")
+			got.m, _, got.err = rt.resolve(context.Background(), &test.ResponseWriter{}, req, "")
 			close(resolved)
 		}()
 		go func() {
@@ -83,11 +87,10 @@ func FuzzResolve(f *testing.F) {
 		go func() { servers.Wait(); close(serversDone) }()
 		within(t, serversDone, "the fake upstreams")
 
-		query, err := fq.msg().Pack()
+		query, err := req.Pack()
 		if err != nil {
 			t.Fatal(err)
 		}
-		query[0], query[1] = 0, 0 // the ID of every connection's first query
 		ql, _ := wire.QuestionLen(query)
 		question := query[wire.HeaderLen : wire.HeaderLen+ql]
 
@@ -123,7 +126,7 @@ func FuzzResolve(f *testing.F) {
 			if res.wrong {
 				// Answered as forward answers a reply that does not match: FORMERR.
 				m = new(dns.Msg)
-				m.SetRcode(fq.msg(), dns.RcodeFormatError)
+				m.SetRcode(req, dns.RcodeFormatError)
 			} else if rc := res.rcode; rc == dns.RcodeSuccess || rc == dns.RcodeNameError {
 				if m != nil {
 					winners = append(winners, m)
