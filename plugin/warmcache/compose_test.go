@@ -287,11 +287,12 @@ func TestRefreshCarriesServer(t *testing.T) {
 	var seen []any
 	z := &zoneHandler{rrs: map[string][]dns.RR{"ttl.example.org./A": {mustRR(t, "ttl.example.org. 10 IN A 192.0.2.3")}}}
 	var names []string
-	var udp []bool
+	var udp, edns []bool
 	z.hook = func(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) bool {
 		mu.Lock()
 		seen = append(seen, ctx.Value(dnsserver.Key{}), ctx.Value(dnsserver.ViewKey{}))
 		names = append(names, r.Question[0].Name)
+		edns = append(edns, r.IsEdns0() != nil)
 		_, u := w.RemoteAddr().(*net.UDPAddr)
 		udp = append(udp, u)
 		mu.Unlock()
@@ -324,6 +325,9 @@ func TestRefreshCarriesServer(t *testing.T) {
 		t.Errorf("refresh context: server %v, view %v; want the request's %p and \"inside\"", seen[2], seen[3], srv)
 	}
 	// As cache's prefetch re-asks the client's question with the client's writer.
+	if edns[1] {
+		t.Error("refresh asked with EDNS where the request had none")
+	}
 	if names[1] != "tTl.eXample.org." || !udp[1] {
 		t.Errorf("refresh asked %q (UDP %v), want the client's \"tTl.eXample.org.\" over UDP", names[1], udp[1])
 	}

@@ -77,7 +77,7 @@ func (c *WarmCache) miss(ctx context.Context, w dns.ResponseWriter, r *dns.Msg, 
 		own := &call{}
 		own.rcode, own.err = c.next(ctx, cw, authenticated(r))
 		if cw.msg != nil {
-			own.e, _ = c.insert(k, h, cw.msg, c.now(), 1, c.now().UnixNano(), c.origins.of(ctx, w))
+			own.e, _ = c.insert(k, h, cw.msg, c.now(), 1, c.now().UnixNano(), c.origins.of(ctx, w, r))
 		}
 		return c.answer(w, r, opt, own, cw.msg)
 	}
@@ -97,7 +97,7 @@ func (c *WarmCache) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.
 	now := c.now()
 	switch {
 	case cw.msg != nil:
-		cl.e, cl.old = c.insert(k, h, cw.msg, now, hits, lastHit, c.origins.of(ctx, w))
+		cl.e, cl.old = c.insert(k, h, cw.msg, now, hits, lastHit, c.origins.of(ctx, w, req))
 	case !plugin.ClientWrite(cl.rcode) && ctx.Err() == nil && c.failttl > 0:
 		// The chain failed without an answer (an upstream timeout, say). Remember that
 		// briefly, so that clients retrying do not each wait for the upstream again. The

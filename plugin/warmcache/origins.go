@@ -30,6 +30,10 @@ type origin struct {
 	loop   any
 	udp    bool
 	v6     bool
+	// The request's RD bit and EDNS (presence and UDP size), which a refresh asks with, as
+	// cache's prefetch re-sends a client's request.
+	rd, edns bool
+	size     uint16
 }
 
 // origins interns origins; index 0 means none.
@@ -44,12 +48,19 @@ const maxOrigins = 1024
 
 // of returns the index of the origin of a request with context ctx and writer w, 0 when it
 // has no server.
-func (o *origins) of(ctx context.Context, w dns.ResponseWriter) uint32 {
+func (o *origins) of(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) uint32 {
 	s, _ := ctx.Value(dnsserver.Key{}).(*dnsserver.Server)
 	if s == nil {
 		return 0
 	}
 	k := origin{server: s, view: ctx.Value(dnsserver.ViewKey{}), loop: ctx.Value(dnsserver.LoopKey{})}
+	k.rd, k.edns, k.size = true, true, udpSize
+	if r != nil {
+		k.rd, k.edns, k.size = r.RecursionDesired, false, 0
+		if opt := r.IsEdns0(); opt != nil {
+			k.edns, k.size = true, opt.UDPSize()
+		}
+	}
 	if w != nil {
 		switch a := w.RemoteAddr().(type) {
 		case *net.UDPAddr:
@@ -77,13 +88,15 @@ func (o *origins) of(ctx context.Context, w dns.ResponseWriter) uint32 {
 
 // context returns a context for a refresh that carries origin i, marked as coming from
 // this cache and with fresh metadata, and a writer with the origin's transport (nil: TCP).
-func (o *origins) context(i uint32) (context.Context, dns.ResponseWriter) {
+func (o *origins) context(i uint32) (context.Context, dns.ResponseWriter, *origin) {
 	ctx := context.Background()
 	var w dns.ResponseWriter
+	var org *origin
 	if i > 0 {
 		o.mu.Lock()
 		k := o.all[i-1]
 		o.mu.Unlock()
+		org = &k
 		ip := net.IPv4(127, 0, 0, 1)
 		if k.v6 {
 			ip = net.IPv6loopback
@@ -101,7 +114,7 @@ func (o *origins) context(i uint32) (context.Context, dns.ResponseWriter) {
 			ctx = context.WithValue(ctx, dnsserver.ViewKey{}, k.view)
 		}
 	}
-	return metadata.ContextWithMetadata(down(ctx)), w
+	return metadata.ContextWithMetadata(down(ctx)), w, org
 }
 
 // refreshWriter stands for the client of a refresh: it has addresses and writes nothing
@@ -120,7 +133,7 @@ func (w *refreshWriter) Hijack()                     {}
 // remember records ctx as the origin of the entry r names, whose origin is cur, if it has none.
 func (c *WarmCache) remember(ctx context.Context, r ref, cur uint32) {
 	if cur == 0 {
-		if i := c.origins.of(ctx, nil); i > 0 {
+		if i := c.origins.of(ctx, nil, nil); i > 0 {
 			c.store.with(r, func(rec *record) { rec.origin.CompareAndSwap(0, i) })
 		}
 	}

@@ -134,10 +134,18 @@ func (c *WarmCache) refresh(e *entry, m *serverMetrics) {
 	req.SetQuestion(name, e.key.qtype)
 	req.Question[0].Qclass = e.key.qclass
 	req.CheckingDisabled = e.key.cd
-	req.SetEdns0(udpSize, e.key.do)
 	req.AuthenticatedData = true // as a miss asks (authenticated)
+	ctx, w, org := c.origins.context(e.origin)
+	switch {
+	case org == nil:
+		req.SetEdns0(udpSize, e.key.do)
+	case org.edns || e.key.do:
+		req.RecursionDesired = org.rd
+		req.SetEdns0(max(org.size, dns.MinMsgSize), e.key.do)
+	default:
+		req.RecursionDesired = org.rd
+	}
 	hits := e.hits
-	ctx, w := c.origins.context(e.origin)
 	c.resolve(ctx, w, req, e.key, e.hash, cl, hits, e.lastHit)
 	if cl.e == nil || cl.e.class == classFailure {
 		// A refresh that failed leaves e and its origin in place.
