@@ -74,7 +74,7 @@ func foldEqual(a, b []byte) bool {
 // nameEqual reports whether the uncompressed wire name at off in msg is name, a domain
 // name in presentation format, ignoring ASCII case (RFC 4343).
 func nameEqual(msg []byte, off int, name string) bool {
-	if matchFold(msg, off, name, false) {
+	if wire.EqualName(msg, off, name) {
 		return true
 	}
 	if strings.IndexByte(name, '\\') < 0 {
@@ -92,44 +92,4 @@ func qname(msg []byte) string {
 		return ""
 	}
 	return asciiLower(name)
-}
-
-// matchFold is nameEqual for a name without escapes (a name with some never matches).
-// With write, it also gives the wire name the letter case of name, which must match.
-func matchFold(msg []byte, off int, name string, write bool) bool {
-	if name == "." {
-		return off < len(msg) && msg[off] == 0
-	}
-	j := 0
-	for {
-		if off >= len(msg) {
-			return false
-		}
-		c := int(msg[off])
-		if c == 0 {
-			return j == len(name)
-		}
-		if c&0xC0 != 0 || off+1+c > len(msg) || j+c > len(name) {
-			return false
-		}
-		if write {
-			copy(msg[off+1:off+1+c], name[j:j+c])
-		} else {
-			for i := range c {
-				x, y := name[j+i], msg[off+1+i]
-				if x == '.' || x == '\\' || (x != y && (x|0x20 != y|0x20 || x|0x20 < 'a' || x|0x20 > 'z')) {
-					return false
-				}
-			}
-		}
-		j += c
-		off += 1 + c
-		// Every label ends in a dot, the last one optionally (a name not fully qualified).
-		if j < len(name) {
-			if name[j] != '.' {
-				return false
-			}
-			j++
-		}
-	}
 }

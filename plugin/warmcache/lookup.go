@@ -72,8 +72,6 @@ func (s *store) lookupLocked(sh *shard, h uint64, p *probe, dst []byte) []byte {
 		if !foldEqual(p.qwire, msg[wire.HeaderLen:r.qEnd-4]) {
 			return dst
 		}
-	} else if matchFold(msg, wire.HeaderLen, p.name, false) {
-		p.rt.qnameMatched = p.rt.qname == p.name
 	} else if !nameEqual(msg, wire.HeaderLen, p.name) {
 		return dst
 	}

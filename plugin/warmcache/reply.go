@@ -42,7 +42,6 @@ type replyTo struct {
 	flagsHi        byte   // the upper byte of the request's OPT flags (DO and Z bits)
 	qwire          []byte // the question name as the client sent it, or nil: see qname
 	qname          string // the question name in presentation format
-	qnameMatched   bool   // qname is known to match the stored name but for case (matchFold)
 	hasOptionsEDNS bool   // the request's OPT carries options
 }
 
@@ -113,8 +112,6 @@ func renderMsg(dst, msg, ttls []byte, qEnd int, ad bool, rt *replyTo, ttl uint32
 			return nil, false
 		}
 		copy(buf[wire.HeaderLen:], rt.qwire)
-	case rt.qnameMatched:
-		matchFold(buf, wire.HeaderLen, rt.qname, true)
 	case !wire.CopyCase(buf, wire.HeaderLen, rt.qname):
 		end, err := dns.PackDomainName(rt.qname, buf, wire.HeaderLen, nil, false)
 		if err != nil || end != qEnd-4 {
