@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -59,11 +60,31 @@ type conn struct {
 	hit []byte // the reader's buffer for replies from the front door
 }
 
-func newConn(l *listener, c *net.UnixConn, u *Unixsock, seq uint16) *conn {
-	p := &peer{pid: -1, path: l.path}
+// newPeer reads the credentials of c's peer.
+func newPeer(c *net.UnixConn, path string) *peer {
+	p := &peer{pid: -1, path: path}
 	if pid, uid, gid, ok := peerCred(c); ok {
 		p.pid, p.uid, p.gid = pid, uid, gid
 	}
+	return p
+}
+
+// key is the peer's uid for max_connections_per_uid; all peers of unknown credentials share -1.
+func (p *peer) key() int64 {
+	if p.pid < 0 {
+		return -1
+	}
+	return int64(p.uid)
+}
+
+func (p *peer) uidString() string {
+	if p.pid < 0 {
+		return "unknown"
+	}
+	return strconv.FormatUint(uint64(p.uid), 10)
+}
+
+func newConn(l *listener, c *net.UnixConn, u *Unixsock, p *peer, seq uint16) *conn {
 	return &conn{
 		l:        l,
 		c:        c,

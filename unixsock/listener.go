@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,8 +34,10 @@ type listener struct {
 
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
+	uids   map[int64]int // open connections by peer uid; -1: credentials unknown
 	closed bool
-	seq    uint16 // numbers connections: the synthetic remote port
+	seq    uint16    // numbers connections: the synthetic remote port
+	warned time.Time // the last warning about a uid at its share
 
 	wg sync.WaitGroup // accept loop and connections
 }
@@ -46,6 +49,9 @@ func listen(path string, mode os.FileMode) (*listener, error) {
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
+		if _, e := os.Stat(filepath.Dir(path)); errors.Is(e, os.ErrNotExist) {
+			return nil, fmt.Errorf("socket %s: directory %s does not exist", path, filepath.Dir(path))
+		}
 		return nil, err
 	}
 	// We remove the file ourselves, and only if it is still ours.
@@ -62,7 +68,7 @@ func listen(path string, mode os.FileMode) (*listener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &listener{path: path, ln: ln, fi: fi, conns: map[*conn]struct{}{}}, nil
+	return &listener{path: path, ln: ln, fi: fi, conns: map[*conn]struct{}{}, uids: map[int64]int{}}, nil
 }
 
 // removeStale removes a socket file nobody listens on. A live socket, or anything else at the
@@ -134,15 +140,32 @@ func (l *listener) accept() {
 	}
 }
 
-// serve starts a goroutine for c, or closes it at once when max_connections are open: the client
-// then falls back at once instead of waiting in the backlog.
+// serve starts a goroutine for c, or closes it at once when its peer's uid holds
+// max_connections_per_uid, or when max_connections are open: the client then falls back at once
+// instead of waiting in the backlog. The share per uid keeps one local process (or user) from
+// taking every connection and locking the others out.
 func (l *listener) serve(c *net.UnixConn) {
 	u := l.owner.Load()
 	connectionsTotal.WithLabelValues(u.addr).Inc()
+	p := newPeer(c, l.path)
+	uid := p.key()
 	l.mu.Lock()
-	if l.closed || len(l.conns) >= u.opts.maxConns {
+	kind := ""
+	switch {
+	case l.closed:
+		kind = "max_connections"
+	case l.uids[uid] >= u.opts.maxConnsUID && u.opts.maxConnsUID < u.opts.maxConns:
+		kind = "max_connections_per_uid"
+		if now := time.Now(); now.Sub(l.warned) >= warnEvery {
+			l.warned = now
+			log.Warningf("%s: uid %s holds max_connections_per_uid (%d): closing its new connections", l.path, p.uidString(), u.opts.maxConnsUID)
+		}
+	case len(l.conns) >= u.opts.maxConns:
+		kind = "max_connections"
+	}
+	if kind != "" {
 		l.mu.Unlock()
-		errorsCount.WithLabelValues(u.addr, "max_connections").Inc()
+		errorsCount.WithLabelValues(u.addr, kind).Inc()
 		c.Close()
 		return
 	}
@@ -150,8 +173,9 @@ func (l *listener) serve(c *net.UnixConn) {
 	if l.seq == 0 {
 		l.seq = 1
 	}
-	cn := newConn(l, c, u, l.seq)
+	cn := newConn(l, c, u, p, l.seq)
 	l.conns[cn] = struct{}{}
+	l.uids[uid]++
 	l.wg.Add(1)
 	l.mu.Unlock()
 
@@ -161,10 +185,17 @@ func (l *listener) serve(c *net.UnixConn) {
 		cn.serve()
 		l.mu.Lock()
 		delete(l.conns, cn)
+		if l.uids[uid]--; l.uids[uid] == 0 {
+			delete(l.uids, uid)
+		}
 		l.mu.Unlock()
 		connections.WithLabelValues(u.addr).Dec()
 	}()
 }
+
+// warnEvery spaces the warnings about a uid at its share: a client that keeps dialling must not
+// flood the log.
+const warnEvery = 10 * time.Second
 
 // close stops accepting, lets queries in flight finish (up to graceTimeout), closes every
 // connection and removes the socket file if it is still the one we bound.

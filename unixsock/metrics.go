@@ -19,7 +19,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: name,
 		Name:      "connections_total",
-		Help:      "Counter of connections accepted on the socket, including those closed at once by max_connections.",
+		Help:      "Counter of connections accepted on the socket, including those closed at once by max_connections or max_connections_per_uid.",
 	}, []string{"server"})
 
 	requestsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
@@ -29,8 +29,8 @@ var (
 		Help:      "Counter of DNS messages read from the socket and dispatched to the server block.",
 	}, []string{"server"})
 
-	// errorsCount counts by kind: accept, max_connections, zero_frame, short_frame, read, read_timeout,
-	// formerr, notimp, ignored, write, peer_closed, shutdown.
+	// errorsCount counts by kind: accept, max_connections, max_connections_per_uid, zero_frame,
+	// short_frame, read, read_timeout, formerr, notimp, ignored, write, peer_closed, shutdown.
 	errorsCount = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: name,

@@ -137,7 +137,7 @@ func TestBadFrames(t *testing.T) {
 
 func TestMaxConnections(t *testing.T) {
 	sock := sockPath(t)
-	start(t, fmt.Sprintf(".:0 {\nbind 127.0.0.1\nunixsock %s {\nmax_connections 2\n}\nwhoami\n}", sock))
+	start(t, fmt.Sprintf(".:0 {\nbind 127.0.0.1\nunixsock %s {\nmax_connections 2\nmax_connections_per_uid 2\n}\nwhoami\n}", sock))
 	before := value(errorsCount.WithLabelValues("unix://"+sock, "max_connections"))
 
 	a, b := dial(t, sock), dial(t, sock)

@@ -109,11 +109,21 @@ func parse(c *caddy.Controller) (*Unixsock, error) {
 		}
 		u = New(path)
 
+		var share string // where max_connections_per_uid was given, for its error
 		for c.NextBlock() {
+			if c.Val() == "max_connections_per_uid" {
+				share = fmt.Sprintf("%s:%d", c.File(), c.Line())
+			}
 			if err := parseOption(c, &u.opts); err != nil {
 				return nil, err
 			}
 			u.optsSet = true
+		}
+		switch {
+		case share == "":
+			u.opts.maxConnsUID = shareOf(u.opts.maxConns)
+		case u.opts.maxConnsUID > u.opts.maxConns:
+			return nil, fmt.Errorf("%s - Error during parsing: max_connections_per_uid %d is more than max_connections %d", share, u.opts.maxConnsUID, u.opts.maxConns)
 		}
 	}
 	if u == nil {
@@ -127,7 +137,7 @@ func parseOption(c *caddy.Controller, o *options) error {
 	args := c.RemainingArgs()
 	if len(args) != 1 {
 		switch prop {
-		case "mode", "max_connections", "max_inflight", "idle_timeout", "read_timeout", "write_timeout":
+		case "mode", "max_connections", "max_connections_per_uid", "max_inflight", "idle_timeout", "read_timeout", "write_timeout":
 			return c.ArgErr()
 		}
 		return c.Errf("unknown property '%s'", prop)
@@ -146,6 +156,12 @@ func parseOption(c *caddy.Controller, o *options) error {
 			return c.Errf("max_connections: %v", err)
 		}
 		o.maxConns = n
+	case "max_connections_per_uid":
+		n, err := positive(arg)
+		if err != nil {
+			return c.Errf("max_connections_per_uid: %v", err)
+		}
+		o.maxConnsUID = n
 	case "max_inflight":
 		n, err := positive(arg)
 		if err != nil {

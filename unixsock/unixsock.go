@@ -53,11 +53,16 @@ type Unixsock struct {
 type options struct {
 	mode         os.FileMode
 	maxConns     int
+	maxConnsUID  int // max_connections_per_uid
 	maxInflight  int
 	idleTimeout  time.Duration
 	readTimeout  time.Duration
 	writeTimeout time.Duration
 }
+
+// shareOf is the default max_connections_per_uid: half of max_connections, rounded up, so that
+// one uid cannot hold the whole socket and another uid always finds room.
+func shareOf(maxConns int) int { return (maxConns + 1) / 2 }
 
 // New returns a Unixsock for path with default options.
 func New(path string) *Unixsock {
@@ -68,6 +73,7 @@ func New(path string) *Unixsock {
 		opts: options{
 			mode:         DefaultMode,
 			maxConns:     DefaultMaxConns,
+			maxConnsUID:  shareOf(DefaultMaxConns),
 			maxInflight:  DefaultMaxInflight,
 			idleTimeout:  DefaultIdleTimeout,
 			readTimeout:  DefaultReadTimeout,
