@@ -39,6 +39,8 @@ type addrs struct {
 	TCP   string `json:"tcp"`
 	TLS   string `json:"tls"`
 	Unix  string `json:"unix,omitempty"`
+	DoH   string `json:"doh,omitempty"`
+	DoQ   string `json:"doq,omitempty"`
 	Name  string `json:"server_name"`
 	Spec  string `json:"spec"`
 }
@@ -111,7 +113,7 @@ func labdns() int {
 		return 1
 	}
 	for i, u := range ups {
-		a := addrs{Index: i, UDP: u.UDPAddr(), TCP: u.TCPAddr(), TLS: u.TLSAddr(), Unix: u.UnixPath(), Name: u.ServerName(), Spec: specs[i]}
+		a := addrs{Index: i, UDP: u.UDPAddr(), TCP: u.TCPAddr(), TLS: u.TLSAddr(), Unix: u.UnixPath(), DoH: u.DoHAddr(), DoQ: u.DoQAddr(), Name: u.ServerName(), Spec: specs[i]}
 		if *asJSON {
 			b, _ := json.Marshal(a)
 			fmt.Println(string(b))

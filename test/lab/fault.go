@@ -16,7 +16,8 @@ const (
 	// whatever edns-tcp-keepalive announced. Prob is drawn once per connection.
 	IdleClose
 	// Reset reads a query, then closes the TCP connection with SO_LINGER 0 (an RST) without
-	// answering. On UDP the query is dropped.
+	// answering (DoH too). On UDP the query is dropped. On DoQ, half the reply is written,
+	// then the stream is reset (RESET_STREAM, DOQ_INTERNAL_ERROR).
 	Reset
 	// BlackHole reads the query and never answers; the connection stays open.
 	BlackHole
@@ -30,9 +31,16 @@ const (
 	ServFail
 	// Refused answers REFUSED.
 	Refused
+	// HTTPError answers a DoH request with HTTP 503; WrongType with the right body under
+	// Content-Type text/html; Oversize with a 200 body longer than a DNS message can be
+	// (65536 bytes). On other transports these answer normally.
+	HTTPError
+	WrongType
+	Oversize
 )
 
-var faultNames = [...]string{"none", "idleclose", "reset", "blackhole", "garbage", "wrongid", "wrongquestion", "servfail", "refused"}
+var faultNames = [...]string{"none", "idleclose", "reset", "blackhole", "garbage", "wrongid", "wrongquestion", "servfail", "refused",
+	"httperror", "wrongtype", "oversize"}
 
 func (k FaultKind) String() string {
 	if k >= 0 && int(k) < len(faultNames) {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dnscache/dnscache/test/kit"
 	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go"
 )
 
 // Config describes a lab upstream. The zero value is usable.
@@ -39,6 +40,10 @@ type Config struct {
 	// transport (its address method then returns "-").
 	UDP, TCP, TLS string // when UDP and TCP are both empty they share one free port
 	Unix          string // optional Unix socket path (SOCK_STREAM, 2-byte framing)
+	// DoH (RFC 8484 over HTTP/2, TCP) and DoQ (RFC 9250, UDP) are served only when set:
+	// "127.0.0.1:0" for a free port. DoHPath is the DoH path, "/dns-query" when empty.
+	DoH, DoQ string
+	DoHPath  string
 
 	// IdleTimeout closes stream connections idle that long (nothing in flight); it is also
 	// the value the lab announces in edns-tcp-keepalive. 10s when 0.
@@ -59,6 +64,7 @@ type Upstream struct {
 	serverName string
 
 	udpAddr, tcpAddr, tlsAddr, unixPath string
+	dohAddr, doqAddr, dohPath           string
 
 	mu       sync.Mutex
 	latency  Latency
@@ -70,6 +76,9 @@ type Upstream struct {
 	udp      net.PacketConn
 	lns      []net.Listener
 	conns    map[*conn]struct{}
+	doqLn    *quic.EarlyListener
+	doqTr    *quic.Transport
+	doqConns map[*doqConn]struct{}
 
 	wg sync.WaitGroup // every goroutine the lab runs
 
@@ -107,6 +116,13 @@ func Start(cfg Config) (*Upstream, error) {
 		fault:      cfg.Fault,
 		counts:     map[string]int64{},
 		conns:      map[*conn]struct{}{},
+		doqConns:   map[*doqConn]struct{}{},
+		dohAddr:    cfg.DoH,
+		doqAddr:    cfg.DoQ,
+		dohPath:    cfg.DoHPath,
+	}
+	if u.dohPath == "" {
+		u.dohPath = "/dns-query"
 	}
 	for name, rrs := range cfg.Records {
 		u.zone.records[dns.Fqdn(strings.ToLower(name))] = rrs
@@ -156,12 +172,21 @@ func (u *Upstream) Up() error {
 	}
 	var lns []net.Listener
 	var pc net.PacketConn
+	var doq *quic.EarlyListener
+	var doqTr *quic.Transport
 	fail := func(err error) error {
 		for _, l := range lns {
 			l.Close()
 		}
 		if pc != nil {
 			pc.Close()
+		}
+		if doq != nil {
+			doq.Close()
+		}
+		if doqTr != nil {
+			doqTr.Close()
+			doqTr.Conn.Close()
 		}
 		return err
 	}
@@ -197,11 +222,39 @@ func (u *Upstream) Up() error {
 		u.wg.Add(1)
 		go u.accept(ln, l.transport, stop)
 	}
+	if u.dohAddr != "" && u.dohAddr != "-" {
+		ln, err := net.Listen("tcp", u.dohAddr)
+		if err != nil {
+			return fail(err)
+		}
+		u.dohAddr = ln.Addr().String()
+		lns = append(lns, ln)
+		u.wg.Add(1)
+		go u.acceptDoH(ln, stop)
+	}
+	if u.doqAddr != "" && u.doqAddr != "-" {
+		conf := u.tlsConf.Clone()
+		conf.NextProtos = []string{"doq"}
+		conf.MinVersion = tls.VersionTLS13
+		// A transport of its own over a socket of its own, so that Down frees the port at
+		// once (a single-use listener keeps it while closed connections drain).
+		qpc, err := net.ListenPacket("udp", u.doqAddr)
+		if err != nil {
+			return fail(err)
+		}
+		doqTr = &quic.Transport{Conn: qpc}
+		if doq, err = doqTr.ListenEarly(conf, &quic.Config{MaxIdleTimeout: u.idle, Allow0RTT: true}); err != nil {
+			return fail(err)
+		}
+		u.doqAddr = qpc.LocalAddr().String()
+		u.wg.Add(1)
+		go u.serveDoQ(doq, stop)
+	}
 	if pc != nil {
 		u.wg.Add(1)
 		go u.serveUDP(pc, stop)
 	}
-	u.udp, u.lns, u.stop, u.up = pc, lns, stop, true
+	u.udp, u.lns, u.doqLn, u.doqTr, u.stop, u.up = pc, lns, doq, doqTr, stop, true
 	return nil
 }
 
@@ -225,10 +278,23 @@ func (u *Upstream) Down() {
 	for c := range u.conns {
 		conns = append(conns, c)
 	}
-	u.udp, u.lns = nil, nil
+	qconns := make([]*doqConn, 0, len(u.doqConns))
+	for c := range u.doqConns {
+		qconns = append(qconns, c)
+	}
+	doq, doqTr := u.doqLn, u.doqTr
+	u.udp, u.lns, u.doqLn, u.doqTr = nil, nil, nil, nil
 	u.mu.Unlock()
 	for _, c := range conns { // outside the lock: a TLS close_notify may take a while
 		c.close()
+	}
+	for _, c := range qconns {
+		c.close(DoQNoError, "down")
+	}
+	if doq != nil {
+		doq.Close()
+		doqTr.Close()
+		doqTr.Conn.Close()
 	}
 	u.wg.Wait()
 }
@@ -250,6 +316,15 @@ func (u *Upstream) TCPAddr() string { return u.tcpAddr }
 
 // TLSAddr returns the DNS-over-TLS address.
 func (u *Upstream) TLSAddr() string { return u.tlsAddr }
+
+// DoHAddr returns the DNS-over-HTTPS address ("" when not served); DoHPath its path.
+func (u *Upstream) DoHAddr() string { return u.dohAddr }
+
+// DoHPath returns the DoH path.
+func (u *Upstream) DoHPath() string { return u.dohPath }
+
+// DoQAddr returns the DNS-over-QUIC address ("" when not served).
+func (u *Upstream) DoQAddr() string { return u.doqAddr }
 
 // UnixPath returns the Unix socket path, or "" when none is served.
 func (u *Upstream) UnixPath() string { return u.unixPath }

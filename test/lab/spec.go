@@ -20,6 +20,8 @@ import (
 //	name:lab.test              DoT certificate name
 //	udp:ADDR tcp:ADDR tls:ADDR listen addresses ("5353" means 127.0.0.1:5353, "-" none)
 //	unix:PATH                  Unix socket
+//	doh:ADDR doq:ADDR          DNS-over-HTTPS (HTTP/2) and DNS-over-QUIC, off unless given
+//	dohpath:/dns-query         the DoH path
 //
 // Example: "tls:8853,lognormal:8ms:0.5,stall:0.03:300ms,fault:servfail:0.01".
 func ParseSpec(spec string, cfg *Config) error {
@@ -97,6 +99,12 @@ func applyItem(cfg *Config, key, val string, args []string) error {
 		cfg.TLS, err = listenAddr(val)
 	case "unix":
 		cfg.Unix = val
+	case "doh":
+		cfg.DoH, err = listenAddr(val)
+	case "doq":
+		cfg.DoQ, err = listenAddr(val)
+	case "dohpath":
+		cfg.DoHPath = val
 	default:
 		return fmt.Errorf("unknown item %q", key)
 	}

@@ -11,16 +11,19 @@ import (
 type Stats struct {
 	Queries                                         int64 // parsed queries, all transports
 	QueriesUDP, QueriesTCP, QueriesTLS, QueriesUnix int64
+	QueriesHTTPS, QueriesQUIC                       int64 // DoH requests, DoQ streams
 	Replies                                         int64 // messages written (garbage included)
 	Faults                                          int64 // queries a fault hit (and IdleClose closes)
 	Conns                                           int64 // stream connections accepted
 	OpenConns                                       int64 // stream connections open now
 	Handshakes                                      int64 // completed TLS handshakes, full and resumed
 	Resumed                                         int64 // handshakes that resumed a session
+	EarlyData                                       int64 // DoQ connections that used 0-RTT
 }
 
 type counters struct {
 	queries, udp, tcp, tls, unix atomic.Int64
+	https, quic, early           atomic.Int64
 	replies, faults, conns, open atomic.Int64
 	handshakes, resumed          atomic.Int64
 }
@@ -34,6 +37,7 @@ func (u *Upstream) Stats() Stats {
 		Replies: c.replies.Load(), Faults: c.faults.Load(),
 		Conns: c.conns.Load(), OpenConns: c.open.Load(),
 		Handshakes: c.handshakes.Load(), Resumed: c.resumed.Load(),
+		QueriesHTTPS: c.https.Load(), QueriesQUIC: c.quic.Load(), EarlyData: c.early.Load(),
 	}
 }
 
@@ -57,6 +61,10 @@ func (u *Upstream) seen(m *dns.Msg, transport string) {
 		u.stats.tls.Add(1)
 	case "unix":
 		u.stats.unix.Add(1)
+	case "https":
+		u.stats.https.Add(1)
+	case "quic":
+		u.stats.quic.Add(1)
 	}
 	if len(m.Question) > 0 {
 		u.countMu.Lock()
