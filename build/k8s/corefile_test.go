@@ -1,7 +1,6 @@
 package k8s
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 	corev1 "k8s.io/api/core/v1"
@@ -318,19 +318,15 @@ func exchangeUnix(t *testing.T, path string, m *dns.Msg) *dns.Msg {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	wire, err := m.Pack()
+	q, err := m.Pack()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(wire))), wire...)); err != nil {
+	if err := wire.WriteFrame(c, q); err != nil {
 		t.Fatalf("write to %s: %v", path, err)
 	}
-	var n [2]byte
-	if _, err := io.ReadFull(c, n[:]); err != nil {
-		t.Fatalf("read from %s: %v", path, err)
-	}
-	buf := make([]byte, binary.BigEndian.Uint16(n[:]))
-	if _, err := io.ReadFull(c, buf); err != nil {
+	buf, err := wire.ReadFrame(c, nil)
+	if err != nil {
 		t.Fatalf("read from %s: %v", path, err)
 	}
 	r := new(dns.Msg)

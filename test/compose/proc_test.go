@@ -2,9 +2,7 @@ package compose
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
 )
@@ -192,19 +191,10 @@ func (tr *transport) exchange(q []byte) ([]byte, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(deadline)
-	frame := binary.BigEndian.AppendUint16(nil, uint16(len(q)))
-	if _, err := c.Write(append(frame, q...)); err != nil {
+	if err := wire.WriteFrame(c, q); err != nil {
 		return nil, err
 	}
-	var l [2]byte
-	if _, err := io.ReadFull(c, l[:]); err != nil {
-		return nil, err
-	}
-	r := make([]byte, binary.BigEndian.Uint16(l[:]))
-	if _, err := io.ReadFull(c, r); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return wire.ReadFrame(c, nil)
 }
 
 // transportOf maps a server label (dns://:PORT, dns://127.0.0.1:PORT, unix://PATH) to the

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"sort"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 )
 
 // query is one request as the client sends it.
@@ -100,7 +101,7 @@ func questionEnd(b []byte) (int, error) {
 }
 
 // exchange sends q to addr over UDP or TCP and returns the reply's bytes.
-func exchange(addr string, q query, id uint16) (wire, qbytes []byte, err error) {
+func exchange(addr string, q query, id uint16) (reply, qbytes []byte, err error) {
 	b, qb, err := q.pack(id)
 	if err != nil {
 		return nil, nil, err
@@ -138,19 +139,11 @@ func exchange(addr string, q query, id uint16) (wire, qbytes []byte, err error) 
 	}
 	defer c.Close()
 	c.SetDeadline(deadline)
-	frame := binary.BigEndian.AppendUint16(nil, uint16(len(b))) // #nosec G115 -- a query is small
-	if _, err := c.Write(append(frame, b...)); err != nil {
+	if err := wire.WriteFrame(c, b); err != nil {
 		return nil, qb, err
 	}
-	var l [2]byte
-	if _, err := io.ReadFull(c, l[:]); err != nil {
-		return nil, qb, err
-	}
-	buf := make([]byte, binary.BigEndian.Uint16(l[:]))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		return nil, qb, err
-	}
-	return buf, qb, nil
+	buf, err := wire.ReadFrame(c, nil)
+	return buf, qb, err
 }
 
 // result is a reply reduced to what the suite compares. Each field is a string so that a

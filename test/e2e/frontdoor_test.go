@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/dnscache/dnscache/test/kit"
 
 	"github.com/miekg/dns"
@@ -218,15 +218,11 @@ func fdExchangeTCP(t *testing.T, addr string, b []byte) []byte {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)); err != nil { // #nosec G115 -- a query
+	if err := wire.WriteFrame(c, b); err != nil {
 		t.Fatal(err)
 	}
-	var l [2]byte
-	if _, err := io.ReadFull(c, l[:]); err != nil {
-		t.Fatalf("tcp read: %v", err)
-	}
-	r := make([]byte, binary.BigEndian.Uint16(l[:]))
-	if _, err := io.ReadFull(c, r); err != nil {
+	r, err := wire.ReadFrame(c, nil)
+	if err != nil {
 		t.Fatalf("tcp read: %v", err)
 	}
 	return r
