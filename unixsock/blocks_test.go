@@ -74,8 +74,8 @@ func TestBlocksSharingSocket(t *testing.T) {
 func TestBlocksSharingSocketOptions(t *testing.T) {
 	sock := sockPath(t)
 	_, err := caddy.Start(input(fmt.Sprintf(".:0 {\nbind 127.0.0.1\nunixsock %[1]s\nwhoami\n}\na.example.:0 {\nbind 127.0.0.1\nunixsock %[1]s {\nmode 0600\n}\nwhoami\n}", sock)))
-	if err == nil || !strings.Contains(err.Error(), "options differ") || !strings.Contains(err.Error(), "Corefile:10") {
-		t.Fatalf("want an error at the options (line 10), got %v", err)
+	if err == nil || !strings.Contains(err.Error(), "options differ") || !strings.Contains(err.Error(), "Corefile:8 - ") || !strings.Contains(err.Error(), "Corefile:3") {
+		t.Fatalf("want an error at the second block's directive (line 8) naming the first (line 3), got %v", err)
 	}
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("a failed start left the socket file: %v", err)

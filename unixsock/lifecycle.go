@@ -43,7 +43,7 @@ func (u *Unixsock) OnStartup() error {
 		clog.D.Set()
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("plugin/%s: %s - %w", name, u.at, err)
 	}
 	u.srv = srv
 	u.prepareDoor()
@@ -61,7 +61,7 @@ func (u *Unixsock) OnStartup() error {
 	}
 	l, err := listen(u.path, u.opts.mode)
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+		return fmt.Errorf("plugin/%s: %s - %w", name, u.at, err)
 	}
 	l.next = u
 	registry.m[u.path] = l

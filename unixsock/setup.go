@@ -49,7 +49,7 @@ func setup(c *caddy.Controller) error {
 	}
 	if first := paths[u.path]; first != nil {
 		if u.optsSet && u.opts != first.opts {
-			return plugin.Error(name, c.Errf("socket %s: options differ from the first server block that names it (give them there only)", u.path))
+			return plugin.Error(name, fmt.Errorf("%s - Error during parsing: socket %s: options differ from the first server block that names it, %s (give them there only)", u.at, u.path, first.at))
 		}
 		first.configs = append(first.configs, blockConfigs(c)...)
 		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
@@ -89,8 +89,9 @@ func parse(c *caddy.Controller) (*Unixsock, error) {
 	var u *Unixsock
 	for c.Next() {
 		if u != nil {
-			return nil, plugin.ErrOnce
+			return nil, c.Err(plugin.ErrOnce.Error())
 		}
+		at := fmt.Sprintf("%s:%d", c.File(), c.Line())
 		args := c.RemainingArgs()
 		path := DefaultPath
 		switch len(args) {
@@ -108,6 +109,7 @@ func parse(c *caddy.Controller) (*Unixsock, error) {
 			return nil, c.Errf("socket path '%s' is longer than %d bytes", path, maxPathLen)
 		}
 		u = New(path)
+		u.at = at
 
 		var share string // where max_connections_per_uid was given, for its error
 		for c.NextBlock() {

@@ -1,6 +1,9 @@
 package unixsock
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +62,7 @@ func TestParse(t *testing.T) {
 		{input: "unixsock /x {\nread_timeout 5\n}", wantErr: "read_timeout '5'"},
 		{input: "unixsock /x {\nwrite_timeout -1s\n}", wantErr: "write_timeout '-1s'"},
 		{input: "unixsock /x {\nwrite_timeout 1s 2s\n}", wantErr: "Wrong argument count"},
-		{input: "unixsock /x\nunixsock /y", wantErr: "only be used once"},
+		{input: "unixsock /x\nunixsock /y", wantErr: "Testfile:2 - Error during parsing: this plugin can only be used once"},
 	}
 	for _, tc := range tests {
 		c := caddy.NewTestController("dns", tc.input)
@@ -67,6 +70,9 @@ func TestParse(t *testing.T) {
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("%q: want error containing %q, got %v", tc.input, tc.wantErr, err)
+			}
+			if err != nil && !strings.HasPrefix(err.Error(), "Testfile:") {
+				t.Errorf("%q: error %q does not name the file and line", tc.input, err)
 			}
 			continue
 		}
@@ -107,6 +113,30 @@ func TestSetup(t *testing.T) {
 	}
 	if err := setup(caddy.NewTestController("dns", "unixsock /x {\nnope\n}")); err == nil || !strings.HasPrefix(err.Error(), "plugin/unixsock: ") {
 		t.Fatalf("want a plugin.Error, got %v", err)
+	}
+}
+
+// TestStartupErrorLine: a socket that cannot be bound fails the start with an error that names
+// the Corefile and the directive's line, and what is wrong with the path.
+func TestStartupErrorLine(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "missing", "dns.sock"), "directory " + filepath.Join(dir, "missing") + " does not exist"},
+		{file, file + " exists and is not a socket"},
+		{dir, dir + " exists and is not a socket"},
+		{filepath.Join(file, "dns.sock"), "not a directory"},
+	} {
+		_, err := caddy.Start(input(fmt.Sprintf(".:0 {\nbind 127.0.0.1\nunixsock %s\nwhoami\n}", tc.path)))
+		if err == nil || !strings.HasPrefix(err.Error(), "plugin/unixsock: Corefile:3 - ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: want an error at Corefile:3 containing %q, got %v", tc.path, tc.want, err)
+		}
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "precious" {
+		t.Errorf("the regular file at the socket path was touched: %q %v", b, err)
 	}
 }
 

@@ -39,6 +39,7 @@ type Unixsock struct {
 	Next plugin.Handler
 
 	path    string
+	at      string // "FILE:LINE" of the directive, for errors at startup
 	opts    options
 	optsSet bool // the directive had an options block
 

@@ -2,6 +2,7 @@ package racetls
 
 import (
 	"crypto/tls"
+	"fmt"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -48,7 +49,7 @@ func parse(c *caddy.Controller) (*RaceTLS, error) {
 	var rt *RaceTLS
 	for c.Next() {
 		if rt != nil {
-			return nil, plugin.ErrOnce
+			return nil, c.Err(plugin.ErrOnce.Error())
 		}
 		var err error
 		if rt, err = parseStanza(c); err != nil {
@@ -116,6 +117,12 @@ func parseStanza(c *caddy.Controller) (*RaceTLS, error) {
 	if len(to) == 0 {
 		return nil, c.ArgErr()
 	}
+	// What is checked after the block (the upstreams, options against each other) is an error
+	// at the directive's line, not at the closing brace.
+	file, line := c.File(), c.Line()
+	errf := func(format string, args ...any) error {
+		return fmt.Errorf("%s:%d - Error during parsing: %s", file, line, fmt.Sprintf(format, args...))
+	}
 
 	s := &settings{minVersion: tls.VersionTLS13, httpsPath: "/dns-query"}
 	for c.NextBlock() {
@@ -127,16 +134,16 @@ func parseStanza(c *caddy.Controller) (*RaceTLS, error) {
 		rt.opts.maxConns = max(rt.opts.maxConns, rt.opts.conns)
 	}
 	if rt.opts.maxConns < rt.opts.conns {
-		return nil, c.Errf("max_conns (%d) must not be less than conns (%d)", rt.opts.maxConns, rt.opts.conns)
+		return nil, errf("max_conns (%d) must not be less than conns (%d)", rt.opts.maxConns, rt.opts.conns)
 	}
 	if rt.opts.hedge >= rt.opts.timeout {
-		return nil, c.Errf("hedge (%s) must be less than timeout (%s)", rt.opts.hedge, rt.opts.timeout)
+		return nil, errf("hedge (%s) must be less than timeout (%s)", rt.opts.hedge, rt.opts.timeout)
 	}
 
 	if s.tlsConfig == nil {
 		tc, err := pkgtls.NewTLSConfigFromArgs()
 		if err != nil {
-			return nil, c.Errf("tls: %s", err)
+			return nil, errf("tls: %s", err)
 		}
 		s.tlsConfig = tc
 	}
@@ -149,7 +156,7 @@ func parseStanza(c *caddy.Controller) (*RaceTLS, error) {
 			}
 			addrs, err := readResolvConf(path)
 			if err != nil {
-				return nil, c.Errf("%s: %s", arg, err)
+				return nil, errf("%s: %s", arg, err)
 			}
 			rt.files = append(rt.files, path)
 			for _, a := range addrs {
@@ -165,27 +172,27 @@ func parseStanza(c *caddy.Controller) (*RaceTLS, error) {
 		}
 		t, err := parseTarget(arg)
 		if err != nil {
-			return nil, c.Err(err.Error())
+			return nil, errf("%s", err)
 		}
 		if seen[t.scheme+"://"+t.addr] {
-			return nil, c.Errf("upstream '%s' listed twice", arg)
+			return nil, errf("upstream '%s' listed twice", arg)
 		}
 		seen[t.scheme+"://"+t.addr] = true
 		rt.upstreams = append(rt.upstreams, s.newUpstream(t, &rt.opts))
 	}
 	rt.settings = s
 	if len(rt.upstreams) == 0 {
-		return nil, c.Errf("no upstream: %s lists no nameserver", strings.Join(rt.files, ", "))
+		return nil, errf("no upstream: %s lists no nameserver", strings.Join(rt.files, ", "))
 	}
 	if len(rt.upstreams) > maxUpstreams {
-		return nil, c.Errf("more than %d upstreams: %d", maxUpstreams, len(rt.upstreams))
+		return nil, errf("more than %d upstreams: %d", maxUpstreams, len(rt.upstreams))
 	}
 
 	switch {
 	case s.race == -1:
 		rt.opts.width = len(rt.upstreams)
 	case s.race > len(rt.upstreams):
-		return nil, c.Errf("race %d: only %d upstreams", s.race, len(rt.upstreams))
+		return nil, errf("race %d: only %d upstreams", s.race, len(rt.upstreams))
 	case s.race > 0:
 		rt.opts.width = s.race
 	case rt.opts.hedge > 0:

@@ -127,6 +127,9 @@ func TestParse(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%q: error %v, want one containing %q", tc.input, err, tc.err)
 			}
+			if err != nil && !strings.HasPrefix(err.Error(), "Testfile:") {
+				t.Errorf("%q: error %q does not name the file and line", tc.input, err)
+			}
 			continue
 		}
 		if err != nil {
@@ -134,6 +137,25 @@ func TestParse(t *testing.T) {
 			continue
 		}
 		tc.check(t, rt)
+	}
+}
+
+// TestParseErrorLine: an error names the option's line, or the directive's for what is
+// checked after the block (the upstreams, options against each other), never the closing brace.
+func TestParseErrorLine(t *testing.T) {
+	tests := []struct{ input, want string }{
+		{"racetls . tls://127.0.0.1 {\n timeout 1s\n conns 0\n}", "Testfile:3 - "},
+		{"racetls . /nonexistent/resolv.conf {\n timeout 1s\n}", "Testfile:1 - "},
+		{"\nracetls . tls://dns.google {\n timeout 1s\n}", "Testfile:2 - "},
+		{"racetls . tls://127.0.0.1 {\n hedge 1s\n timeout 1s\n}", "Testfile:1 - "},
+		{"racetls . tls://127.0.0.1 {\n race 2\n}", "Testfile:1 - "},
+		{"racetls . tls://127.0.0.1\n\nracetls . tls://127.0.0.2", "Testfile:3 - "},
+	}
+	for _, tc := range tests {
+		_, err := parse(caddy.NewTestController("dns", tc.input))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one starting %q", tc.input, err, tc.want)
+		}
 	}
 }
 

@@ -56,7 +56,7 @@ func parse(c *caddy.Controller) (*WarmCache, error) {
 	i := 0
 	for c.Next() {
 		if i > 0 {
-			return nil, plugin.ErrOnce
+			return nil, c.Err(plugin.ErrOnce.Error())
 		}
 		i++
 		// warmcache [TTL] [ZONES...]
@@ -64,27 +64,32 @@ func parse(c *caddy.Controller) (*WarmCache, error) {
 		if len(args) > 0 {
 			if ttl, err := strconv.Atoi(args[0]); err == nil {
 				if ttl <= 0 {
-					return nil, fmt.Errorf("TTL must be positive: %d", ttl)
+					return nil, c.Errf("TTL must be a positive number of seconds: %d", ttl)
 				}
 				wc.pttl = time.Duration(ttl) * time.Second
 				wc.nttl = wc.pttl
 				args = args[1:]
+			} else if notZone(args[0]) {
+				// "warmcache 30s" would otherwise cache only the zone "30s.": nothing.
+				return nil, c.Errf("TTL must be a whole number of seconds, got '%s'", args[0])
 			}
 		}
 		if zones := plugin.OriginsFromArgsOrServerBlock(args, c.ServerBlockKeys); len(zones) > 0 {
 			wc.Zones = zones
 		}
 
+		// The checks across options name the directive's line.
+		file, line := c.File(), c.Line()
 		for c.NextBlock() {
 			if err := parseOption(c, wc); err != nil {
 				return nil, err
 			}
 		}
 		if wc.minpttl > wc.pttl {
-			return nil, fmt.Errorf("success: minimum TTL %s above maximum TTL %s", wc.minpttl, wc.pttl)
+			return nil, fmt.Errorf("%s:%d - Error during parsing: success: minimum TTL %s above maximum TTL %s", file, line, wc.minpttl, wc.pttl)
 		}
 		if wc.minnttl > wc.nttl {
-			return nil, fmt.Errorf("denial: minimum TTL %s above maximum TTL %s", wc.minnttl, wc.nttl)
+			return nil, fmt.Errorf("%s:%d - Error during parsing: denial: minimum TTL %s above maximum TTL %s", file, line, wc.minnttl, wc.nttl)
 		}
 	}
 	wc.init()
@@ -100,7 +105,7 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		if len(args) < 1 || len(args) > 3 {
 			return argErr(c, opt)
 		}
-		capacity, err := positive(opt, "capacity", args[0])
+		capacity, err := positive(c, opt, "capacity", args[0])
 		if err != nil {
 			return err
 		}
@@ -111,7 +116,7 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		}
 		*cp = capacity
 		if len(args) > 1 {
-			t, err := positive(opt, "TTL", args[1])
+			t, err := positive(c, opt, "TTL", args[1])
 			if err != nil {
 				return err
 			}
@@ -120,21 +125,24 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		if len(args) > 2 {
 			t, err := strconv.Atoi(args[2])
 			if err != nil || t < 0 {
-				return fmt.Errorf("%s: minimum TTL must be a non-negative number of seconds: %q", opt, args[2])
+				return c.Errf("%s: minimum TTL must be a non-negative number of seconds: %q", opt, args[2])
 			}
 			*minttl = time.Duration(t) * time.Second
+			if *minttl > *ttl {
+				return c.Errf("%s: minimum TTL %s above maximum TTL %s", opt, *minttl, *ttl)
+			}
 		}
 	case "servfail":
 		// servfail DURATION
 		if len(args) != 1 {
 			return argErr(c, opt)
 		}
-		d, err := duration(opt, args[0], 0)
+		d, err := duration(c, opt, args[0], 0)
 		if err != nil {
 			return err
 		}
 		if d > 5*time.Minute { // RFC 2308 §7.1
-			return fmt.Errorf("servfail: caching SERVFAIL over 5 minutes is not permitted: %s", d)
+			return c.Errf("servfail: caching SERVFAIL over 5 minutes is not permitted: %s", d)
 		}
 		wc.failttl = d
 	case "max_bytes":
@@ -144,7 +152,7 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		}
 		n, err := parseSize(args[0])
 		if err != nil {
-			return fmt.Errorf("max_bytes: %w", err)
+			return c.Errf("max_bytes: %v", err)
 		}
 		wc.maxBytes = n
 	case "prefetch":
@@ -154,11 +162,11 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		}
 		n, err := strconv.Atoi(args[0])
 		if err != nil || n < 0 {
-			return fmt.Errorf("prefetch: amount must be a non-negative integer: %q", args[0])
+			return c.Errf("prefetch: amount must be a non-negative integer: %q", args[0])
 		}
 		wc.prefetch = n
 		if len(args) > 1 {
-			if wc.window, err = duration(opt, args[1], time.Second); err != nil {
+			if wc.window, err = duration(c, opt, args[1], time.Second); err != nil {
 				return err
 			}
 		}
@@ -166,7 +174,7 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 			pct, ok := strings.CutSuffix(args[2], "%")
 			p, err := strconv.Atoi(pct)
 			if !ok || err != nil || p < 1 || p > 90 {
-				return fmt.Errorf("prefetch: percentage must be 1%% to 90%%: %q", args[2])
+				return c.Errf("prefetch: percentage must be 1%% to 90%%: %q", args[2])
 			}
 			wc.percentage = p
 		}
@@ -175,7 +183,7 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		if len(args) != 1 {
 			return argErr(c, opt)
 		}
-		d, err := duration(opt, args[0], 100*time.Millisecond)
+		d, err := duration(c, opt, args[0], 100*time.Millisecond)
 		if err != nil {
 			return err
 		}
@@ -185,13 +193,13 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		if len(args) < 1 || len(args) > 2 {
 			return argErr(c, opt)
 		}
-		n, err := positive(opt, "maximum", args[0])
+		n, err := positive(c, opt, "maximum", args[0])
 		if err != nil {
 			return err
 		}
 		wc.refreshMax = n
 		if len(args) > 1 {
-			if wc.refreshPS, err = positive(opt, "rate", args[1]); err != nil {
+			if wc.refreshPS, err = positive(c, opt, "rate", args[1]); err != nil {
 				return err
 			}
 		}
@@ -202,14 +210,14 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		}
 		wc.staleUpTo = time.Hour
 		if len(args) > 0 {
-			d, err := duration(opt, args[0], time.Second)
+			d, err := duration(c, opt, args[0], time.Second)
 			if err != nil {
 				return err
 			}
 			wc.staleUpTo = d
 		}
 		if len(args) > 1 {
-			d, err := duration(opt, args[1], 0)
+			d, err := duration(c, opt, args[1], 0)
 			if err != nil {
 				return err
 			}
@@ -231,12 +239,12 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 		if len(args) != 1 {
 			return argErr(c, opt)
 		}
-		n, err := positive(opt, "count", args[0])
+		n, err := positive(c, opt, "count", args[0])
 		if err != nil {
 			return err
 		}
 		if bits.OnesCount(uint(n)) != 1 || n > 4096 {
-			return fmt.Errorf("shards: count must be a power of two up to 4096: %d", n)
+			return c.Errf("shards: count must be a power of two up to 4096: %d", n)
 		}
 		wc.shards = n
 	default:
@@ -246,24 +254,37 @@ func parseOption(c *caddy.Controller, wc *WarmCache) error {
 }
 
 // positive parses a positive integer for option opt.
-func positive(opt, what, s string) (int, error) {
+func positive(c *caddy.Controller, opt, what, s string) (int, error) {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%s: %s must be a positive integer: %q", opt, what, s)
+		return 0, c.Errf("%s: %s must be a positive integer: %q", opt, what, s)
 	}
 	return n, nil
 }
 
 // duration parses a Go duration of at least least for option opt.
-func duration(opt, s string, least time.Duration) (time.Duration, error) {
+func duration(c *caddy.Controller, opt, s string, least time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", opt, err)
+		return 0, c.Errf("%s: %v", opt, err)
 	}
 	if d < least {
-		return 0, fmt.Errorf("%s: duration must be at least %s: %s", opt, least, s)
+		return 0, c.Errf("%s: duration must be at least %s: %s", opt, least, s)
 	}
 	return d, nil
+}
+
+// notZone reports whether a first argument of warmcache that strconv.Atoi refused is a TTL
+// written wrong (a duration, a fraction, "30sec") rather than a zone: no top-level domain
+// starts with a digit.
+func notZone(s string) bool {
+	if _, err := time.ParseDuration(s); err == nil {
+		return true
+	}
+	if _, err := strconv.ParseFloat(s, 64); err == nil && strings.IndexAny(s[:1], "0123456789+-.") == 0 {
+		return true
+	}
+	return strings.IndexAny(s[:1], "0123456789+-") == 0 && !strings.Contains(s, ".")
 }
 
 // parseSize parses a byte count with an optional k, M or G suffix (powers of 1024).

@@ -33,7 +33,12 @@ func TestSetup(t *testing.T) {
 		{"warmcache", "", func(c *WarmCache) bool { return !c.flushOnReload }},
 		{"warmcache {\n flush_on_reload\n}", "", func(c *WarmCache) bool { return c.flushOnReload }},
 
-		{"warmcache 0", "TTL must be positive", nil},
+		{"warmcache 0", "TTL must be a positive number", nil},
+		{"warmcache 30s", "TTL must be a whole number of seconds", nil},
+		{"warmcache 1.5", "TTL must be a whole number of seconds", nil},
+		{"warmcache 30sec", "TTL must be a whole number of seconds", nil},
+		{"warmcache -1s example.org", "TTL must be a whole number of seconds", nil},
+		{"warmcache {\n success 10 60 30\n success 10 20\n}", "success: minimum TTL 30s above maximum TTL 20s", nil},
 		{"warmcache {\n bogus\n}", "unknown property 'bogus'", nil},
 		{"warmcache\nwarmcache", "only be used once", nil},
 		{"warmcache {\n success\n}", "success: wrong number", nil},
@@ -79,6 +84,30 @@ func TestSetup(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%q: error %v, want one containing %q", tc.input, err, tc.err)
+		}
+		if err != nil && !strings.HasPrefix(err.Error(), "Testfile:") {
+			t.Errorf("%q: error %q does not name the file and line", tc.input, err)
+		}
+	}
+}
+
+// TestSetupErrorLine checks that an error names the line of what is wrong: the option's, or
+// the directive's for a check across options.
+func TestSetupErrorLine(t *testing.T) {
+	tests := []struct {
+		input string
+		want  string
+	}{
+		{"warmcache 30s", "Testfile:1 - Error during parsing: "},
+		{"warmcache {\n success 10\n servfail 10\n}", "Testfile:3 - Error during parsing: servfail: "},
+		{"warmcache {\n prefetch 1 60\n}", "Testfile:2 - Error during parsing: prefetch: "},
+		{"warmcache\nwarmcache", "Testfile:2 - Error during parsing: this plugin can only be used once"},
+		{"warmcache 60 {\n success 10 60 30\n\n success 10 20\n}", "Testfile:1 - Error during parsing: success: minimum TTL"},
+	}
+	for _, tc := range tests {
+		_, err := parse(caddy.NewTestController("dns", tc.input))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one starting %q", tc.input, err, tc.want)
 		}
 	}
 }
