@@ -53,6 +53,7 @@ var groups = []group{
 	{"peers", runPeers},
 	{"miss", runMiss},
 	{"transport", runTransport},
+	{"link", runLink},
 	{"warm", runWarm},
 	{"shim", runShim},
 	{"mem", runMem},
@@ -73,7 +74,7 @@ func main() {
 	flag.StringVar(&s.coredns, "coredns", "bin/coredns", "CoreDNS binary under test")
 	flag.StringVar(&s.serverCPU, "server-cpu", "0", "taskset CPU list for the servers under test (empty: no pinning)")
 	flag.StringVar(&s.clientCPU, "client-cpu", "1", "taskset CPU list for dnsperf (empty: no pinning)")
-	flag.StringVar(&only, "only", "", "comma-separated groups to run: hit,peers,miss,transport,warm,shim,mem (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated groups to run: hit,peers,miss,transport,link,warm,shim,mem (default all)")
 	flag.Parse()
 	if only != "" {
 		s.only = map[string]bool{}

@@ -93,6 +93,9 @@ func (s *suite) missSaturation(ctx context.Context) error {
 		s.rep.target("racetls miss QPS vs forward, one DoT upstream", "≥ 1.30×, ≤ 3 conns", "-", rt.reason)
 		return nil
 	}
+	// Issue 16: miss CPU per query on one DoT upstream at 200 in flight.
+	s.rep.ratioTarget("racetls miss CPU/q vs forward, one DoT upstream, 200 in flight", "≤ 0.50×",
+		float64(rt.cpu)/float64(max(fw.cpu, 1)), 0.5, true, fcpu(rt.cpu)+" vs "+fcpu(fw.cpu))
 	ratio := rt.res.QPS() / fw.res.QPS()
 	status := "NOT met"
 	if ratio >= 1.3 && rt.n <= 3 {
