@@ -136,7 +136,7 @@ func compareTaps(t *testing.T, c *Case, phase int, runs [2]*run, up *lab.Upstrea
 		var texts [2]map[string]string
 		for v, r := range runs {
 			texts[v] = map[string]string{}
-			all := r.p.trs[i].tap.messages()
+			all := r.p.trs[i].tap.Messages()
 			for _, m := range all[r.taps[phase-1][i]:r.taps[phase][i]] {
 				k, text := normTap(m, c.norm(phase), r.p, up)
 				msgs[v] = append(msgs[v], k)

@@ -282,7 +282,7 @@ func runCase(t *testing.T, c *Case, up *lab.Upstream, cluster *clusterFixture) {
 		p := startProc(t, c, &variants[i], up, kubeconfig)
 		corefile, _ := os.ReadFile(p.s.Corefile)
 		runs[i] = &run{p: p, usesLog: strings.Contains(string(corefile), "cmp-udp {remote}"),
-			usesTap: strings.Contains(string(corefile), p.trs[0].tap.path)}
+			usesTap: strings.Contains(string(corefile), p.trs[0].tap.Path())}
 	}
 	for _, r := range runs {
 		r.metrics[0] = r.counters(t)
@@ -290,7 +290,7 @@ func runCase(t *testing.T, c *Case, up *lab.Upstream, cluster *clusterFixture) {
 		if r.usesTap {
 			waitFor(t, "dnstap connection of "+r.p.v.name, func() bool {
 				for _, tr := range r.p.trs {
-					if !tr.tap.connected() {
+					if !tr.tap.Connected() {
 						return false
 					}
 				}
@@ -413,7 +413,7 @@ func (r *run) settle(t *testing.T, c *Case, phase int, marker string) {
 			r.logs[phase][i] = len(r.logLines(tr))
 		}
 		if r.usesTap {
-			waitFor(t, fmt.Sprintf("%s: marker %s on %s's dnstap", r.p.v.name, marker, tr.name), func() bool { return tr.tap.has(dnstap.Message_CLIENT_QUERY, marker) })
+			waitFor(t, fmt.Sprintf("%s: marker %s on %s's dnstap", r.p.v.name, marker, tr.name), func() bool { return tr.tap.Has(dnstap.Message_CLIENT_QUERY, marker) })
 		}
 	}
 	if r.usesTap {
@@ -424,14 +424,14 @@ func (r *run) settle(t *testing.T, c *Case, phase int, marker string) {
 		for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 			all := true
 			for _, tr := range r.p.trs {
-				all = all && tr.tap.has(dnstap.Message_CLIENT_RESPONSE, marker)
+				all = all && tr.tap.Has(dnstap.Message_CLIENT_RESPONSE, marker)
 			}
 			if all {
 				break
 			}
 		}
 		for i, tr := range r.p.trs {
-			r.taps[phase][i] = len(tr.tap.messages())
+			r.taps[phase][i] = len(tr.tap.Messages())
 		}
 	}
 }

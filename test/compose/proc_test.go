@@ -35,7 +35,7 @@ type transport struct {
 	port   int
 	host   string // 127.0.0.1 or ::1
 	sock   string // unix only
-	tap    *tapReader
+	tap    *kit.Tap
 	tapDir string
 }
 
@@ -87,7 +87,7 @@ func startProc(t *testing.T, c *Case, v *variant, up *lab.Upstream, kubeconfig s
 		if name == "unix" {
 			tr.sock = s.Sock
 		}
-		tr.tap = newTapReader(t, filepath.Join(s.Dir, "tap-"+name+".sock"))
+		tr.tap = kit.StartTap(t, filepath.Join(s.Dir, "tap-"+name+".sock"))
 		p.trs = append(p.trs, tr)
 	}
 	for name, text := range c.Files {
@@ -112,7 +112,7 @@ func (p *proc) render(t *testing.T, c *Case, tr *transport, up *lab.Upstream, ku
 	}
 	vars := blockVars{
 		Port: tr.port, Dir: p.s.Dir, Tag: tr.tag(),
-		LogFmt: fmt.Sprintf(logFormat, tr.tag()), Dnstap: "unix://" + tr.tap.path,
+		LogFmt: fmt.Sprintf(logFormat, tr.tag()), Dnstap: "unix://" + tr.tap.Path(),
 		Lab: up.TLSAddr(), CA: p.s.CA, ServerName: up.ServerName(), Kubeconfig: kubeconfig,
 	}
 	vars.Common = bind + "\n    prometheus " + p.s.Metrics

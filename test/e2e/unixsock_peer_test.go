@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +19,6 @@ import (
 
 	dnstap "github.com/dnstap/golang-dnstap"
 	"github.com/miekg/dns"
-	"google.golang.org/protobuf/proto"
 )
 
 // What the plugins of a block see of a client on the unixsock socket (DESIGN §7): a TCP client
@@ -52,9 +50,9 @@ const peerTapCorefile = `.:{{.Port}} {
 func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 	kit.CheckFDs(t)
 	s := kit.Prepare(t)
-	tap := newPeerTap(t, filepath.Join(s.Dir, "tap.sock"))
+	tap := kit.StartTap(t, filepath.Join(s.Dir, "tap.sock"))
 	s.Run(t, peerTapCorefile)
-	unixsockEventually(t, tap.connected, "dnstap did not connect")
+	unixsockEventually(t, tap.Connected, "dnstap did not connect")
 	pid, uid, gid := os.Getpid(), os.Geteuid(), os.Getegid()
 
 	// Two queries on one socket connection, one on a second connection; two over UDP.
@@ -140,13 +138,13 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 		0x3331: {dnstap.SocketProtocol_UDP, udpPort, "pid=- uid=-"},
 		0x3332: {dnstap.SocketProtocol_UDP, udpPort, "pid=- uid=-"},
 	}
-	unixsockEventually(t, func() bool { return len(tap.messages()) >= 2*len(wants) }, "%s dnstap messages", func() string { return fmt.Sprint(len(tap.messages())) })
+	unixsockEventually(t, func() bool { return len(tap.Messages()) >= 2*len(wants) }, "%s dnstap messages", func() string { return fmt.Sprint(len(tap.Messages())) })
 	sent := map[uint16][]byte{}
 	for _, q := range append(append(sock1, sock2, otherQ), udp...) {
 		sent[q.Id], _ = q.Pack()
 	}
 	seen := map[string]bool{}
-	for _, d := range tap.messages() {
+	for _, d := range tap.Messages() {
 		msg := d.GetMessage()
 		if d.GetType() != dnstap.Dnstap_MESSAGE || msg == nil {
 			t.Fatalf("dnstap frame is not a message: %v", d)
@@ -197,7 +195,7 @@ func TestUnixsockPeerLogDnstapMetrics(t *testing.T) {
 	if len(seen) != 2*len(wants) {
 		t.Errorf("dnstap messages %v, want a query and a response for each of %d IDs", seen, len(wants))
 	}
-	if bad := tap.failures(); len(bad) > 0 {
+	if bad := tap.Failures(); len(bad) > 0 {
 		t.Errorf("dnstap reader: %v", bad)
 	}
 
@@ -371,9 +369,9 @@ func TestUnixsockPeerReadmeExample(t *testing.T) {
 	corefile = strings.ReplaceAll(corefile, "unix:///run/dnstap.sock", "unix://{{.Dir}}/tap.sock")
 
 	s := kit.Prepare(t)
-	tap := newPeerTap(t, filepath.Join(s.Dir, "tap.sock"))
+	tap := kit.StartTap(t, filepath.Join(s.Dir, "tap.sock"))
 	s.Run(t, corefile)
-	unixsockEventually(t, tap.connected, "dnstap did not connect")
+	unixsockEventually(t, tap.Connected, "dnstap did not connect")
 
 	c := unixsockDial(t, s.Sock)
 	r := peerExchange(t, c, peerQuery("local.test.", 0x6661), dns.RcodeSuccess)
@@ -388,7 +386,7 @@ func TestUnixsockPeerReadmeExample(t *testing.T) {
 	extra := fmt.Sprintf("pid=%d uid=%d", os.Getpid(), os.Geteuid())
 	unixsockEventually(t, func() bool {
 		n := 0
-		for _, d := range tap.messages() {
+		for _, d := range tap.Messages() {
 			if m := d.GetMessage(); string(d.GetExtra()) == extra && m.GetSocketProtocol() == dnstap.SocketProtocol_TCP {
 				n++
 			}
@@ -485,105 +483,4 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-// peerTap is a dnstap sink on a Unix socket: golang-dnstap's frame-stream reader, with the
-// bidirectional handshake CoreDNS's dnstap plugin speaks, on each connection the server makes.
-type peerTap struct {
-	ln net.Listener
-
-	mu    sync.Mutex
-	msgs  []*dnstap.Dnstap
-	bad   []string
-	conns []net.Conn
-	wg    sync.WaitGroup
-}
-
-func newPeerTap(t *testing.T, path string) *peerTap {
-	t.Helper()
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &peerTap{ln: ln}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(p.close)
-	return p
-}
-
-func (p *peerTap) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c)
-		p.mu.Unlock()
-		p.wg.Add(1)
-		go p.read(c)
-	}
-}
-
-func (p *peerTap) read(c net.Conn) {
-	defer p.wg.Done()
-	in, err := dnstap.NewFrameStreamInputTimeout(c, true, 5*time.Second)
-	if err != nil {
-		p.fail("handshake: " + err.Error())
-		return
-	}
-	frames := make(chan []byte, 64)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for f := range frames {
-			m := new(dnstap.Dnstap)
-			if err := proto.Unmarshal(f, m); err != nil {
-				p.fail("unmarshal: " + err.Error())
-				continue
-			}
-			p.mu.Lock()
-			p.msgs = append(p.msgs, m)
-			p.mu.Unlock()
-		}
-	}()
-	in.ReadInto(frames) // returns when the connection ends
-	close(frames)
-	<-done
-}
-
-func (p *peerTap) fail(s string) {
-	p.mu.Lock()
-	p.bad = append(p.bad, s)
-	p.mu.Unlock()
-}
-
-func (p *peerTap) failures() []string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]string(nil), p.bad...)
-}
-
-func (p *peerTap) connected() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.conns) > 0
-}
-
-func (p *peerTap) messages() []*dnstap.Dnstap {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]*dnstap.Dnstap(nil), p.msgs...)
-}
-
-func (p *peerTap) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
