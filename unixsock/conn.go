@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -42,7 +43,14 @@ type conn struct {
 	requests prometheus.Counter // requestsTotal for addr, resolved once per connection
 
 	peer          *peer
+	uid           int64 // peer.key(): the share it counts in
 	local, remote net.Addr
+
+	// For eviction (share.go): whether the reader waits for a frame, the last frame read or
+	// reply written in Unix nanoseconds, and (guarded by l.mu) whether it was evicted.
+	waiting atomic.Bool
+	active  atomic.Int64
+	evicted bool
 
 	sem  chan struct{}
 	hwg  sync.WaitGroup // queries in flight
@@ -85,18 +93,21 @@ func (p *peer) uidString() string {
 }
 
 func newConn(l *listener, c *net.UnixConn, u *Unixsock, p *peer, seq uint16) *conn {
-	return &conn{
+	cn := &conn{
 		l:        l,
 		c:        c,
 		opts:     u.opts,
 		addr:     u.addr,
 		requests: requestsTotal.WithLabelValues(u.addr),
 		peer:     p,
+		uid:      p.key(),
 		local:    &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)},
 		remote:   &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(seq)},
 		sem:      make(chan struct{}, u.opts.maxInflight),
 		stop:     make(chan struct{}),
 	}
+	cn.active.Store(time.Now().UnixNano())
+	return cn
 }
 
 func (c *conn) serve() {
@@ -111,6 +122,7 @@ func (c *conn) serve() {
 			return
 		}
 		// Between messages the idle timeout applies; once a frame has started, the read timeout.
+		c.waiting.Store(true)
 		if !c.deadline(c.opts.idleTimeout) {
 			return
 		}
@@ -118,7 +130,10 @@ func (c *conn) serve() {
 			<-c.sem
 			return
 		}
-		if !c.deadline(c.opts.readTimeout) {
+		c.waiting.Store(false)
+		now := time.Now()
+		c.active.Store(now.UnixNano())
+		if !c.deadlineAt(now.Add(c.opts.readTimeout)) {
 			return
 		}
 		buf, err := wire.ReadFrame(r, nil)
@@ -148,9 +163,12 @@ func (c *conn) serve() {
 }
 
 // deadline sets the read deadline d from now, and reports false if the connection is stopping.
+func (c *conn) deadline(d time.Duration) bool { return c.deadlineAt(time.Now().Add(d)) }
+
+// deadlineAt sets the read deadline t, and reports false if the connection is stopping.
 // stopReading closes stop before it sets a deadline in the past, so one of the two wins.
-func (c *conn) deadline(d time.Duration) bool {
-	c.c.SetReadDeadline(time.Now().Add(d))
+func (c *conn) deadlineAt(t time.Time) bool {
+	c.c.SetReadDeadline(t)
 	select {
 	case <-c.stop:
 		return false
@@ -290,7 +308,9 @@ func (c *conn) flush() error {
 		c.wbuf, c.spare = c.spare[:0], nil
 		c.wmu.Unlock()
 
-		c.c.SetWriteDeadline(time.Now().Add(c.opts.writeTimeout))
+		now := time.Now()
+		c.active.Store(now.UnixNano())
+		c.c.SetWriteDeadline(now.Add(c.opts.writeTimeout))
 		_, err := c.c.Write(buf)
 
 		c.wmu.Lock()

@@ -33,8 +33,9 @@ type listener struct {
 	started bool
 
 	mu     sync.Mutex
-	conns  map[*conn]struct{}
-	uids   map[int64]int // open connections by peer uid; -1: credentials unknown
+	conns  map[*conn]struct{} // every connection until its goroutine ends, evicted ones too
+	open   int                // connections counted by max_connections: not evicted
+	uids   map[int64]int      // open by peer uid; -1: credentials unknown (share.go)
 	closed bool
 	seq    uint16    // numbers connections: the synthetic remote port
 	warned time.Time // the last warning about a uid at its share
@@ -140,30 +141,14 @@ func (l *listener) accept() {
 	}
 }
 
-// serve starts a goroutine for c, or closes it at once when its peer's uid holds
-// max_connections_per_uid, or when max_connections are open: the client then falls back at once
-// instead of waiting in the backlog. The share per uid keeps one local process (or user) from
-// taking every connection and locking the others out.
+// serve starts a goroutine for c, or closes it at once when admit says no: the client then falls
+// back at once instead of waiting in the backlog.
 func (l *listener) serve(c *net.UnixConn) {
 	u := l.owner.Load()
 	connectionsTotal.WithLabelValues(u.addr).Inc()
 	p := newPeer(c, l.path)
-	uid := p.key()
 	l.mu.Lock()
-	kind := ""
-	switch {
-	case l.closed:
-		kind = "max_connections"
-	case l.uids[uid] >= u.opts.maxConnsUID && u.opts.maxConnsUID < u.opts.maxConns:
-		kind = "max_connections_per_uid"
-		if now := time.Now(); now.Sub(l.warned) >= warnEvery {
-			l.warned = now
-			log.Warningf("%s: uid %s holds max_connections_per_uid (%d): closing its new connections", l.path, p.uidString(), u.opts.maxConnsUID)
-		}
-	case len(l.conns) >= u.opts.maxConns:
-		kind = "max_connections"
-	}
-	if kind != "" {
+	if kind := l.admit(u, p); kind != "" {
 		l.mu.Unlock()
 		errorsCount.WithLabelValues(u.addr, kind).Inc()
 		c.Close()
@@ -175,7 +160,8 @@ func (l *listener) serve(c *net.UnixConn) {
 	}
 	cn := newConn(l, c, u, p, l.seq)
 	l.conns[cn] = struct{}{}
-	l.uids[uid]++
+	l.open++
+	l.uids[cn.uid]++
 	l.wg.Add(1)
 	l.mu.Unlock()
 
@@ -185,17 +171,11 @@ func (l *listener) serve(c *net.UnixConn) {
 		cn.serve()
 		l.mu.Lock()
 		delete(l.conns, cn)
-		if l.uids[uid]--; l.uids[uid] == 0 {
-			delete(l.uids, uid)
-		}
+		l.release(cn)
 		l.mu.Unlock()
 		connections.WithLabelValues(u.addr).Dec()
 	}()
 }
-
-// warnEvery spaces the warnings about a uid at its share: a client that keeps dialling must not
-// flood the log.
-const warnEvery = 10 * time.Second
 
 // close stops accepting, lets queries in flight finish (up to graceTimeout), closes every
 // connection and removes the socket file if it is still the one we bound.

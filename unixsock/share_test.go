@@ -15,13 +15,20 @@ import (
 )
 
 // TestConnShare: a uid that holds max_connections_per_uid has its new connections closed at
-// once, while a client of another uid is answered; each uid has its own share, and
-// max_connections still bounds them all.
+// once, while clients of other uids are answered; each uid has its own share. When
+// max_connections are open, a newcomer of a uid that holds at least two fewer than the uids that
+// hold the most takes the place of the connection of theirs that has been idle the longest.
 func TestConnShare(t *testing.T) {
 	sock := sharedSockPath(t)
-	start(t, fmt.Sprintf(".:0 {\nbind 127.0.0.1\nunixsock %s {\nmax_connections 4\nmax_connections_per_uid 2\n}\nwhoami\n}", sock))
+	start(t, fmt.Sprintf(".:0 {\nbind 127.0.0.1\nunixsock %s {\nmax_connections 5\nmax_connections_per_uid 2\n}\nwhoami\n}", sock))
 	errs := func(kind string) float64 { return value(errorsCount.WithLabelValues("unix://"+sock, kind)) }
-	share, global := errs("max_connections_per_uid"), errs("max_connections")
+	share, global, evicted := errs("max_connections_per_uid"), errs("max_connections"), errs("evicted")
+	check := func(kind string, base, n float64) {
+		t.Helper()
+		if got := errs(kind); got != base+n {
+			t.Errorf("%s errors = %v, want %v", kind, got, base+n)
+		}
+	}
 
 	a, b := dial(t, sock), dial(t, sock) // uid 0, the test's own
 	served(t, a, 1, "uid 0, first")
@@ -29,30 +36,47 @@ func TestConnShare(t *testing.T) {
 	if !dial(t, sock).closed() {
 		t.Fatal("uid 0's third connection was not closed: it holds max_connections_per_uid 2")
 	}
-	if got := errs("max_connections_per_uid"); got != share+1 {
-		t.Errorf("max_connections_per_uid errors = %v, want %v", got, share+1)
-	}
+	check("max_connections_per_uid", share, 1)
 
 	// Another uid is let in while uid 0 holds its share, up to its own share.
-	served(t, dialAs(t, 65534, sock), 3, "uid 65534, first")
+	n1 := dialAs(t, 65534, sock)
+	served(t, n1, 3, "uid 65534, first")
 	served(t, dialAs(t, 65534, sock), 4, "uid 65534, second")
 	if !dialAs(t, 65534, sock).closed() {
 		t.Fatal("uid 65534's third connection was not closed: it holds max_connections_per_uid 2")
 	}
-	if got := errs("max_connections_per_uid"); got != share+2 {
-		t.Errorf("max_connections_per_uid errors = %v, want %v", got, share+2)
-	}
+	check("max_connections_per_uid", share, 2)
 
-	// Four are open: a third uid meets max_connections.
+	// The fifth fills max_connections; a uid that holds one may not take the place of one that
+	// holds two.
+	served(t, dialAs(t, 65533, sock), 5, "uid 65533, first")
 	if !dialAs(t, 65533, sock).closed() {
-		t.Fatal("a connection over max_connections was not closed")
+		t.Fatal("uid 65533's second connection was not closed: max_connections are open")
 	}
-	if got := errs("max_connections"); got != global+1 {
-		t.Errorf("max_connections errors = %v, want %v", got, global+1)
-	}
+	check("max_connections", global, 1)
+	check("evicted", evicted, 0)
 
-	// Closing one of uid 0's makes room for uid 0 again.
-	a.Close()
+	// A new uid takes the place of the longest idle connection of those that hold two: uid 0's
+	// first, then uid 65534's first.
+	served(t, dialAs(t, 65532, sock), 6, "uid 65532")
+	if !a.closed() {
+		t.Fatal("uid 0's longest idle connection was not closed for uid 65532")
+	}
+	served(t, dialAs(t, 65531, sock), 7, "uid 65531")
+	if !n1.closed() {
+		t.Fatal("uid 65534's longest idle connection was not closed for uid 65531")
+	}
+	check("evicted", evicted, 2)
+	served(t, b, 8, "uid 0, second, after the evictions")
+	// Every uid holds one: nobody gives way.
+	if !dialAs(t, 65530, sock).closed() {
+		t.Fatal("a connection over max_connections was let in while every uid holds one")
+	}
+	check("max_connections", global, 2)
+	check("evicted", evicted, 2)
+
+	// Closing uid 0's makes room again.
+	b.Close()
 	for i := range 100 {
 		c := dial(t, sock)
 		c.send(query(uint16(100+i), "again.example.", dns.TypeA))
@@ -62,6 +86,36 @@ func TestConnShare(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("uid 0 not let in again after closing one of its connections")
+}
+
+// TestConnShareBusy: a connection with a query in flight is not evicted. With the share as large
+// as max_connections, eviction alone keeps a uid from locking the others out, once its
+// connections are idle.
+func TestConnShareBusy(t *testing.T) {
+	up := upstream(t, time.Second)
+	sock := sharedSockPath(t)
+	start(t, fmt.Sprintf(".:0 {\nbind 127.0.0.1\nunixsock %s {\nmax_connections 2\nmax_connections_per_uid 2\n}\nforward . %s\n}", sock, up))
+
+	a, b := dial(t, sock), dial(t, sock)
+	served(t, a, 1, "uid 0, first")
+	served(t, b, 2, "uid 0, second")
+	a.send(query(3, "slow1.example.", dns.TypeA))
+	b.send(query(4, "slow2.example.", dns.TypeA))
+	time.Sleep(100 * time.Millisecond) // both read and in the chain (the upstream answers after 1 s)
+	if !dialAs(t, 65534, sock).closed() {
+		t.Fatal("a connection with a query in flight was evicted")
+	}
+	for _, c := range []*client{a, b} {
+		if m, err := c.tryRecv(); err != nil || len(m.Answer) != 1 {
+			t.Fatalf("query in flight not answered: %v %v", m, err)
+		}
+	}
+	served(t, b, 5, "uid 0, second") // now a is idle the longest
+	served(t, dialAs(t, 65534, sock), 6, "uid 65534, once uid 0's connections are idle")
+	if !a.closed() {
+		t.Fatal("uid 0's longest idle connection was not closed for uid 65534")
+	}
+	served(t, b, 7, "uid 0, second, after the eviction")
 }
 
 // TestConnShareDefault: without max_connections_per_uid, a uid gets half of max_connections
