@@ -18,13 +18,33 @@
 #define DNSCACHE_H
 
 #include <netdb.h>
+#if defined(__GLIBC__)
 #include <nss.h>
+#endif
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #define DC_API __attribute__((visibility("default")))
+
+/* statx(2) by its kernel layout: glibc's wrapper needs GLIBC_2.28 and
+ * musl 1.2.3 has none; the syscall is called directly. */
+struct dc_statx {
+	uint32_t stx_mask, stx_blksize;
+	uint64_t stx_attributes;
+	uint32_t stx_nlink, stx_uid, stx_gid;
+	uint16_t stx_mode, spare0;
+	uint64_t stx_ino, stx_size, stx_blocks, stx_attributes_mask;
+	struct { int64_t tv_sec; uint32_t tv_nsec; int32_t reserved; } stx_atime, stx_btime, stx_ctime, stx_mtime;
+	uint32_t stx_rdev_major, stx_rdev_minor, stx_dev_major, stx_dev_minor;
+	uint64_t spare[14];
+};
+#define DC_STATX_TYPE 0x1u
+#define DC_STATX_MTIME 0x40u
+#define DC_STATX_INO 0x100u
+#define DC_STATX_SIZE 0x200u
+#define DC_AT_EMPTY_PATH 0x1000
 
 #define DC_MAXDNAME 256      /* MAXHOSTNAMELEN incl. NUL, presentation form */
 #define DC_MAXCDNAME 255     /* RFC 1035 §2.3.4: wire form of a name */
@@ -261,7 +281,8 @@ void dc_hosts_select(const char *text, size_t len, const char *def, char *out, s
  * or the line names dnscache already. */
 bool dc_hosts_replace(const char *line, char *out, size_t outlen);
 
-/* ---- nssdns.c ---- */
+/* ---- nssdns.c (glibc) ---- */
+#if defined(__GLIBC__)
 
 typedef enum nss_status (*dc_gh4_fn)(const char *, struct gaih_addrtuple **, char *, size_t,
                                      int *, int *, int32_t *);
@@ -274,6 +295,7 @@ typedef enum nss_status (*dc_gba_fn)(const void *, socklen_t, int, struct hosten
 enum dc_dns_fn { DC_DNS_GH4, DC_DNS_GH3, DC_DNS_GBA2, DC_DNS_GBA, DC_DNS_NFN };
 /* dc_dns_fn returns glibc's _nss_dns_<which>, or NULL when not found. */
 void *dc_dns_fn(enum dc_dns_fn which);
+#endif
 
 /* ---- lookup.c ---- */
 

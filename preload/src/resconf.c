@@ -399,7 +399,7 @@ void dc_resconf_release(const void *token)
 	}
 }
 
-static struct snap *parse_snap(const struct statx *st, bool have, int refs)
+static struct snap *parse_snap(const struct dc_statx *st, bool have, int refs)
 {
 	struct snap *sn = calloc(1, sizeof *sn);
 	if (!sn)
@@ -427,9 +427,9 @@ static struct snap *parse_snap(const struct statx *st, bool have, int refs)
 
 const struct dc_resconf *dc_resconf_acquire(const void **token)
 {
-	struct statx st;
+	struct dc_statx st;
 	bool have = syscall(SYS_statx, AT_FDCWD, "/etc/resolv.conf", 0,
-	                    STATX_INO | STATX_SIZE | STATX_MTIME, &st) == 0;
+	                    DC_STATX_INO | DC_STATX_SIZE | DC_STATX_MTIME, &st) == 0;
 	struct snap *sn = NULL;
 	if (try_lock()) {
 		struct snap *c = current;

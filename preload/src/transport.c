@@ -21,7 +21,6 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,9 +183,9 @@ uint16_t dc_random_id(void)
 static void conn_close(struct dc_conn *c);
 
 /* identity: statx on the fd itself (no GLIBC_2.33 fstat needed). */
-static bool identity(int fd, struct statx *st)
+static bool identity(int fd, struct dc_statx *st)
 {
-	return syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_INO | STATX_TYPE, st) == 0 &&
+	return syscall(SYS_statx, fd, "", DC_AT_EMPTY_PATH, DC_STATX_INO | DC_STATX_TYPE, st) == 0 &&
 	       S_ISSOCK(st->stx_mode);
 }
 
@@ -253,7 +252,7 @@ static enum dc_io conn_open(struct dc_conn *c)
 	/* Identity for the checks before each reuse, and whether keeping it
 	 * leaves the program enough fds: a kept fd must never be the one an
 	 * application with a small RLIMIT_NOFILE needed. */
-	struct statx st;
+	struct dc_statx st;
 	c->pid = (int)getpid();
 	c->keepable = identity(c->fd, &st) && spare_fds(c->fd);
 	c->dev = c->keepable ? ((uint64_t)st.stx_dev_major << 32 | st.stx_dev_minor) : 0;
@@ -266,6 +265,7 @@ static void conn_close(struct dc_conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	c->pid = 0;
 	c->rpos = c->rlen = 0;
 	c->nstale = 0;
 }
@@ -295,9 +295,11 @@ static bool take_slot(struct slot *s, int me)
  * and the peer has not hung up (a restarted server). */
 static bool still_ours(struct dc_conn *c, int me)
 {
-	if (c->fd < 0)
+	if (c->pid == 0 || c->fd < 0) {
+		c->fd = -1; /* never opened (a zeroed slot: fd 0 is not ours) */
 		return false;
-	struct statx st;
+	}
+	struct dc_statx st;
 	bool same = identity(c->fd, &st) && st.stx_ino == c->ino &&
 	            ((uint64_t)st.stx_dev_major << 32 | st.stx_dev_minor) == c->dev;
 	if (!same) {
@@ -352,6 +354,8 @@ static bool take_private(int me)
  * nothing a fork could leave held; a release while a waiter was about to
  * sleep changes the counter, and the waiter does not sleep). */
 static atomic_int releases, waiters;
+#define DC_FUTEX_WAIT_PRIVATE 128 /* FUTEX_WAIT | FUTEX_PRIVATE_FLAG */
+#define DC_FUTEX_WAKE_PRIVATE 129
 
 static void wait_release(int seen, int64_t deadline)
 {
@@ -362,7 +366,7 @@ static void wait_release(int seen, int64_t deadline)
 		left = 20;
 	struct timespec ts = {0, (long)left * 1000000};
 	atomic_fetch_add(&waiters, 1);
-	syscall(SYS_futex, &releases, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+	syscall(SYS_futex, &releases, DC_FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
 	atomic_fetch_sub(&waiters, 1);
 }
 
@@ -370,7 +374,7 @@ static void released(void)
 {
 	atomic_fetch_add(&releases, 1);
 	if (atomic_load(&waiters) > 0)
-		syscall(SYS_futex, &releases, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+		syscall(SYS_futex, &releases, DC_FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 static void give_private(void)

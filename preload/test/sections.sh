@@ -15,6 +15,11 @@ t_symbols() {
 	"ld-linux-x86-64.so.2 libc.so.6 " | "libc.so.6 " | "ld-linux-aarch64.so.1 libc.so.6 ") ok "symbols: needs $needed" ;;
 	*) fail "symbols: needs $needed" ;;
 	esac
+	mexp=$(objdump -T "$B/libdnscache-musl.so" | awk '$2 == "g" && $4 == ".text" {print $NF}' | sort | tr '\n' ' ')
+	mwant="freeaddrinfo getaddrinfo gethostbyname gethostbyname2 gethostbyname2_r gethostbyname_r getnameinfo "
+	mneed=$(readelf -d "$B/libdnscache-musl.so" | awk '/NEEDED/ {print $NF}' | tr -d '[]' | tr '\n' ' ')
+	[ "$mexp" = "$mwant" ] && [ "$mneed" = "libc.so " ] && ok "symbols: musl build exports $mexp, needs $mneed" ||
+		fail "symbols: musl build exports '$mexp', needs '$mneed'"
 	soname=$(readelf -d "$LIB" | awk '/SONAME/ {print $NF}')
 	[ "$soname" = "[libnss_dnscache.so.2]" ] && ok "symbols: soname $soname" || fail "symbols: soname $soname"
 }
@@ -452,4 +457,63 @@ sys.exit(1 if bad else 0)' "$W/restart.flag" >"$W/restart.out" 2>&1 &
 		ok "keep: server restarted under a running program, 40 of 40 lookups answered by the cache"
 	else fail "keep: server restart: $(cat "$W/restart.out") ($(unix_requests 9154) queries on the new server)"; fi
 	stop kill
+}
+
+# musl: libdnscache-musl.so against musl's own resolver over UDP to the same
+# server (the oracle), with musl-linked programs (test/mprobe.c): every AI_*
+# flag, families, services, gethostbyname*, ERANGE, threads and fork; the
+# fallback off, so a failure of the shim shows.  Names whose replies exceed
+# 512 bytes are left out: musl 1.2.3 reads 512 bytes of a UDP reply (README
+# Bugs).
+MLIB=$B/libdnscache-musl.so
+t_musl() {
+	names=$(echo "$CORPUS servfail-w nodata-w" | tr ' ' '\n' | grep -v '^big' | tr '\n' ' ')
+	m0=$(socket_queries)
+	cp /etc/resolv.conf "$W/resolv.saved"
+	while IFS='|' read -r label conf; do
+		printf 'nameserver 127.0.0.1\n%b\n' "$conf" >/etc/resolv.conf
+		a=$(plain "$B/musl-mprobe" $names 2>&1)
+		b=$(env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/dns.sock" DNSCACHE_FALLBACK=0 "$B/musl-mprobe" $names 2>&1)
+		if [ "$a" = "$b" ]; then ok "musl: $label ($(echo "$a" | wc -l) lines identical)"; else
+			echo "$a" >"$W/m.musl"; echo "$b" >"$W/m.shim"
+			fail "musl: $label: $(diff "$W/m.musl" "$W/m.shim" | grep -c '^>') lines differ"
+			diff "$W/m.musl" "$W/m.shim" | head -"${MATRIX_SHOW:-10}"
+		fi
+	done <<VARIANTS
+ndots:5, k8s search list|search default.svc.cluster.local svc.cluster.local cluster.local\\noptions ndots:5 timeout:1 attempts:1
+ndots:1|search default.svc.cluster.local svc.cluster.local cluster.local\\noptions ndots:1
+domain, no options|domain svc.cluster.local
+SERVFAIL then NXDOMAIN|search example.com cluster.local\\noptions ndots:2
+VARIANTS
+	cat "$W/resolv.saved" >/etc/resolv.conf
+	for mode in "threads 16" fork; do
+		a=$(plain "$B/musl-mprobe" $mode $KEEP_NAMES 2>&1 | sort)
+		b=$(env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/dns.sock" DNSCACHE_FALLBACK=0 "$B/musl-mprobe" $mode $KEEP_NAMES 2>&1 | sort)
+		[ "$a" = "$b" ] && ok "musl: $mode ($(echo "$a" | wc -l) lookups identical)" || {
+			fail "musl: $mode"; echo "$a" >"$W/m.musl"; echo "$b" >"$W/m.shim"; diff "$W/m.musl" "$W/m.shim" | head; }
+	done
+	m1=$(socket_queries)
+	[ $((m1 - m0)) -gt 100 ] && ok "musl: $((m1 - m0)) queries on the socket" || fail "musl: only $((m1 - m0)) socket queries"
+	# One LD_PRELOAD value for glibc and musl images: glibc's loader
+	# expands $LIB (lib/x86_64-linux-gnu on Debian, lib64 on Red Hat, lib
+	# elsewhere), musl's takes it literally, so the musl build lives in a
+	# directory named "$LIB".
+	d=$W/dc
+	for l in lib/x86_64-linux-gnu lib/aarch64-linux-gnu lib64 lib; do mkdir -p "$d/$l"; cp "$LIB" "$d/$l/libdnscache.so"; done
+	mkdir -p "$d/\$LIB"; cp "$MLIB" "$d/\$LIB/libdnscache.so"
+	pre="$d/\$LIB/libdnscache.so"
+	q0=$(socket_queries)
+	g=$(env LD_PRELOAD="$pre" DNSCACHE_SOCKET="$W/dns.sock" DNSCACHE_FALLBACK=0 getent ahostsv4 v4-lib.example.com. 2>&1)
+	q1=$(socket_queries)
+	m=$(env LD_PRELOAD="$pre" DNSCACHE_SOCKET="$W/dns.sock" DNSCACHE_FALLBACK=0 "$B/musl-mprobe" threads 1 v4-lib.example.com. 2>&1)
+	q2=$(socket_queries)
+	case "$g/$m" in
+	*STREAM\ v4-lib*/*"rc=0 198.18."*) [ "$q1" -gt "$q0" ] && [ "$q2" -gt "$q1" ] &&
+		ok "musl: one LD_PRELOAD=.../\$LIB/libdnscache.so serves glibc ($((q1 - q0)) socket queries) and musl ($((q2 - q1)))" ||
+		fail "musl: \$LIB: socket queries $q0 $q1 $q2" ;;
+	*) fail "musl: \$LIB: glibc '$g' musl '$m'" ;;
+	esac
+	got=$(env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/missing.sock" "$B/musl-mprobe" www.example.com. | head -1)
+	want=$(plain "$B/musl-mprobe" www.example.com. | head -1)
+	[ "$got" = "$want" ] && ok "musl: fallback to musl's own resolver (socket missing)" || fail "musl: fallback: $got"
 }
