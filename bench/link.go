@@ -311,8 +311,9 @@ func (s *suite) linkLossy(ctx context.Context) error {
 	}
 	defer func() { up.Process.Stop(10 * time.Second); os.RemoveAll(up.Dir) }()
 
-	rate := pick(s, 200.0, 300.0)
-	count := pick(s, 600, 4000)
+	// Enough queries in flight on a connection for a lost segment to hold others up on TCP.
+	rate := pick(s, 800.0, 1000.0)
+	count := pick(s, 2400, 10000)
 	t := s.rep.table(fmt.Sprintf("9. DoQ vs DoT across a lossy link: %.0f %% loss each way, %v ± 1 ms one-way delay", loss*100, delay),
 		fmt.Sprintf("test/lossy: two network namespaces joined by TUN devices and a Go forwarder (no netem). "+
 			"bin/coredns's own tls:// and quic:// server blocks in the far namespace; the forwarder under test in the near one, "+
