@@ -76,6 +76,8 @@ var configErrorCases = []struct {
 	{"unixsock/mode-arity", block("unixsock {{.Sock}} {", "    mode", "}"), 4, "Wrong argument count"},
 	{"unixsock/max_connections-zero", block("unixsock {{.Sock}} {", "    max_connections 0", "}"), 4, "max_connections: '0' is not a positive integer"},
 	{"unixsock/max_connections-negative", block("unixsock {{.Sock}} {", "    max_connections -1", "}"), 4, "max_connections: '-1' is not a positive integer"},
+	{"unixsock/max_connections_per_uid-zero", block("unixsock {{.Sock}} {", "    max_connections_per_uid 0", "}"), 4, "max_connections_per_uid: '0' is not a positive integer"},
+	{"unixsock/max_connections_per_uid-over-max", block("unixsock {{.Sock}} {", "    max_connections 10", "    max_connections_per_uid 20", "}"), 5, "max_connections_per_uid 20 is more than max_connections 10"},
 	{"unixsock/max_inflight-duration", block("unixsock {{.Sock}} {", "    max_inflight 10s", "}"), 4, "max_inflight: '10s' is not a positive integer"},
 	{"unixsock/idle_timeout-number", block("unixsock {{.Sock}} {", "    idle_timeout 10", "}"), 4, "idle_timeout '10' is not a positive duration"},
 	{"unixsock/read_timeout-zero", block("unixsock {{.Sock}} {", "    read_timeout 0s", "}"), 4, "read_timeout '0s' is not a positive duration"},

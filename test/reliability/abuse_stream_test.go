@@ -12,13 +12,14 @@ import (
 )
 
 // socketCorefile is the stock chain behind the Unix socket, with a connection limit above
-// the abuse test's 10k connections.
+// the abuse test's 10k connections, all of one uid (the test's own, as its good client's).
 func socketCorefile(ups []*lab.Upstream) string {
 	return fmt.Sprintf(`.:{{.Port}} {
     bind 127.0.0.1
     {{.Std}}
     unixsock {{.Sock}} {
         max_connections 12000
+        max_connections_per_uid 12000
     }
     cache 300
     forward . %s {
