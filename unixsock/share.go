@@ -5,7 +5,8 @@ import "time"
 // The connections of one socket are shared between the uids of its peers (SO_PEERCRED at
 // accept), so that one local process, or one user, cannot take them all and lock the others
 // out: a uid holds at most max_connections_per_uid. When max_connections are open, a newcomer
-// of a uid that holds fewer than another takes the place of that uid's idle connection.
+// of a uid that holds at least two fewer than the uids that hold the most takes the place of
+// their connection idle the longest.
 
 // admit, called with l.mu held, returns "" when a new connection of p is served, else the kind
 // of error that closes it: the listener is closing or max_connections are open
