@@ -22,6 +22,7 @@ pkgs=(
 	python3
 	iproute2       # ip netns for the glibc oracle tests
 	util-linux     # unshare
+	iputils-ping   # ping across test/lossy's link
 	binutils       # objdump for the preload ABI check
 	libnss-mdns    # preload glibc oracle: mdns4_minimal on the hosts line
 	libnss-myhostname # preload glibc oracle: myhostname on the hosts line

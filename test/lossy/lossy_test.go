@@ -225,7 +225,7 @@ func TestTCPAcrossLoss(t *testing.T) {
 func TestPing(t *testing.T) {
 	needRoot(t)
 	if _, err := exec.LookPath("ping"); err != nil {
-		t.Skip("ping not installed")
+		t.Fatalf("ping missing (iputils-ping, scripts/deps.sh): %v", err)
 	}
 	t.Parallel()
 	cfg := Config{Loss: 0.1, Delay: 4 * time.Millisecond, Jitter: time.Millisecond, Seed: 11}
