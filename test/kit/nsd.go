@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -43,10 +40,7 @@ type NSDConfig struct {
 type NSD struct {
 	udp, tls string // "127.0.0.1:port"; tls is "" without TLS
 	dir      string
-	cmd      *exec.Cmd
-	out      *nsdBuffer
-	done     chan struct{}
-	once     sync.Once
+	*Process
 }
 
 var nsdConf = template.Must(template.New("nsd.conf").Parse(`server:
@@ -118,10 +112,10 @@ func StartNSD(t testing.TB, cfg NSDConfig) *NSD {
 	}
 	var last error
 	for range 3 { // a free port may be taken between probing and NSD's bind
-		port, tlsPort := nsdFreePort(t), 0
+		port, tlsPort := FreePort(t), 0
 		if cfg.TLSCert != "" {
 			for tlsPort == 0 || tlsPort == port {
-				tlsPort = nsdFreePort(t)
+				tlsPort = FreePort(t)
 			}
 		}
 		var conf bytes.Buffer
@@ -134,53 +128,36 @@ func StartNSD(t testing.TB, cfg NSDConfig) *NSD {
 		if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		n := &NSD{udp: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir,
-			out: &nsdBuffer{}, done: make(chan struct{})}
+		n := &NSD{udp: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), dir: dir}
 		if tlsPort != 0 {
 			n.tls = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
 		}
-		n.cmd = exec.Command(bin, "-d", "-c", path)
-		n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-		n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := n.cmd.Start(); err != nil {
+		var err error
+		if n.Process, err = StartProcess("nsd", dir, bin, "-d", "-c", path); err != nil {
 			t.Fatal(err)
 		}
-		go func() { n.cmd.Wait(); close(n.done) }()
-		if last = n.wait(zones[0].Origin, 10*time.Second); last == nil {
+		if last = n.Await(10*time.Second, func() bool { return n.serves(zones[0].Origin) }); last == nil {
 			t.Cleanup(func() { n.Close() })
 			return n
 		}
 		n.Close()
+		last = fmt.Errorf("%w\n%s", last, n.fileLog())
 	}
 	t.Fatalf("kit: nsd did not start: %v", last)
 	return nil
 }
 
-func (n *NSD) wait(origin string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+// serves reports whether NSD answers origin's SOA authoritatively over UDP and, with TLS,
+// accepts TCP on its TLS port.
+func (n *NSD) serves(origin string) bool {
 	c := &dns.Client{Timeout: 200 * time.Millisecond}
 	m := new(dns.Msg)
 	m.SetQuestion(origin, dns.TypeSOA)
-	for {
-		select {
-		case <-n.done:
-			return fmt.Errorf("nsd exited (%v):\n%s%s", n.cmd.ProcessState, n.out.String(), n.Log())
-		default:
-		}
-		if r, _, err := c.Exchange(m, n.udp); err == nil && r.Rcode == dns.RcodeSuccess && r.Authoritative {
-			if n.tls == "" {
-				return nil
-			}
-			if conn, err := net.DialTimeout("tcp", n.tls, time.Second); err == nil {
-				conn.Close()
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nsd not answering %s SOA on %s after %v:\n%s%s", origin, n.udp, timeout, n.out.String(), n.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	r, _, err := c.Exchange(m, n.udp)
+	if err != nil || r.Rcode != dns.RcodeSuccess || !r.Authoritative {
+		return false
 	}
+	return n.tls == "" || accepts(n.tls)
 }
 
 // Addr returns NSD's plain DNS address (UDP and TCP), "127.0.0.1:port".
@@ -189,13 +166,12 @@ func (n *NSD) Addr() string { return n.udp }
 // TLSAddr returns NSD's DNS-over-TLS address, or "" when it serves no TLS.
 func (n *NSD) TLSAddr() string { return n.tls }
 
-// PID returns NSD's process id.
-func (n *NSD) PID() int { return n.cmd.Process.Pid }
-
 // Log returns what NSD wrote to its log file and its output.
-func (n *NSD) Log() string {
+func (n *NSD) Log() string { return n.fileLog() + n.Process.Log() }
+
+func (n *NSD) fileLog() string {
 	b, _ := os.ReadFile(filepath.Join(n.dir, "nsd.log"))
-	return string(b) + n.out.String()
+	return string(b)
 }
 
 // DialTLS opens a DNS-over-TLS connection to NSD, for tests that query it directly.
@@ -204,54 +180,4 @@ func (n *NSD) DialTLS(cfg *tls.Config) (*dns.Conn, error) {
 }
 
 // Close stops NSD (SIGTERM to its PID, SIGKILL after 5 s) and waits for it.
-func (n *NSD) Close() error {
-	n.once.Do(func() {
-		n.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-n.done:
-		case <-time.After(5 * time.Second):
-			n.cmd.Process.Kill()
-			<-n.done
-		}
-	})
-	return nil
-}
-
-// nsdFreePort returns a loopback port free for both TCP and UDP at the time of the call.
-func nsdFreePort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
-	}
-	t.Fatal("kit: no free port for TCP and UDP")
-	return 0
-}
-
-// nsdBuffer is a bytes.Buffer safe for a child's writers and the test's readers.
-type nsdBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *nsdBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *nsdBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+func (n *NSD) Close() error { return n.Stop(5 * time.Second) }

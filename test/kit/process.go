@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -46,6 +47,18 @@ func StartProcess(name, dir string, argv ...string) (*Process, error) {
 	return p, nil
 }
 
+// started is must (see coredns.go) for a server that a Launch function started: t.Cleanup
+// closes it.
+func started[T interface{ Close() error }](t testing.TB) func(v T, err error) T {
+	t.Helper()
+	return func(v T, err error) T {
+		t.Helper()
+		v = must[T](t)(v, err)
+		t.Cleanup(func() { v.Close() })
+		return v
+	}
+}
+
 // PID returns the process id.
 func (p *Process) PID() int { return p.Cmd.Process.Pid }
 
@@ -62,6 +75,31 @@ func (p *Process) Exited() (bool, error) {
 		return true, p.waitErr
 	default:
 		return false, nil
+	}
+}
+
+// Tail returns the last n lines the process printed.
+func (p *Process) Tail(n int) string {
+	lines := strings.Split(strings.TrimRight(p.Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Await polls ready every 50 ms until it holds. It returns an error holding the last lines
+// of the process's output when the process exits first or ready does not hold within timeout.
+func (p *Process) Await(timeout time.Duration, ready func() bool) error {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if exited, err := p.Exited(); exited {
+			return fmt.Errorf("%s exited (%v):\n%s", p.Name, err, p.Tail(40))
+		}
+		if ready() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %v:\n%s", p.Name, timeout, p.Tail(40))
+		}
 	}
 }
 

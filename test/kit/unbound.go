@@ -2,10 +2,12 @@ package kit
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"text/template"
@@ -27,13 +29,14 @@ type UnboundConfig struct {
 	CABundle   string
 	// CertFile and KeyFile (PEM) make unbound serve DNS-over-TLS too, on TLSAddr.
 	CertFile, KeyFile string
-	Extra             string // extra lines for unbound.conf's server: clause
+	Extra             string   // extra lines for unbound.conf's server: clause
+	Wrap              []string // put before the binary on the command line (e.g. taskset -c 0)
 }
 
 // Unbound is a running unbound on loopback.
 type Unbound struct {
 	udp, tls string
-	proc     *Process
+	*Process
 }
 
 var unboundConf = template.Must(template.New("unbound.conf").Parse(`server:
@@ -83,22 +86,35 @@ forward-zone:
 // t.Cleanup stops it.
 func StartUnbound(t testing.TB, cfg UnboundConfig) *Unbound {
 	t.Helper()
+	return started[*Unbound](t)(LaunchUnbound(t.TempDir(), cfg))
+}
+
+// LaunchUnbound is StartUnbound for programs (make bench): its configuration goes into dir,
+// which the caller removes, and the caller stops it with Close.
+func LaunchUnbound(dir string, cfg UnboundConfig) (*Unbound, error) {
 	if cfg.Forward == "" {
-		t.Fatal("kit: StartUnbound needs Forward")
+		return nil, errors.New("kit: LaunchUnbound needs Forward")
 	}
 	bin := cfg.Binary
 	if bin == "" {
 		bin = UnboundBinary
 	}
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("kit: unbound: %v (install Debian's unbound: make deps)", err)
+		return nil, fmt.Errorf("kit: unbound: %w (install Debian's unbound: make deps)", err)
 	}
-	dir := t.TempDir()
 	var last error
 	for range 3 { // the free ports may be taken between probing and unbound's bind
-		port, tlsPort := FreePort(t), 0
+		port, err := Port()
+		if err != nil {
+			return nil, err
+		}
+		ub := &Unbound{udp: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+		tlsPort := 0
 		if cfg.CertFile != "" {
-			tlsPort = FreePort(t)
+			if tlsPort, err = Port(); err != nil {
+				return nil, err
+			}
+			ub.tls = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
 		}
 		var conf bytes.Buffer
 		if err := unboundConf.Execute(&conf, struct {
@@ -106,45 +122,24 @@ func StartUnbound(t testing.TB, cfg UnboundConfig) *Unbound {
 			Port, TLSPort int
 			Dir           string
 		}{cfg, port, tlsPort, dir}); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		path := filepath.Join(dir, "unbound.conf")
 		if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		ub := &Unbound{udp: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-		if tlsPort != 0 {
-			ub.tls = net.JoinHostPort("127.0.0.1", strconv.Itoa(tlsPort))
+		if ub.Process, err = StartProcess("unbound", dir, append(slices.Clip(cfg.Wrap), bin, "-d", "-c", path)...); err != nil {
+			return nil, err
 		}
-		var err error
-		if ub.proc, err = StartProcess("unbound", dir, bin, "-d", "-c", path); err != nil {
-			t.Fatal(err)
-		}
-		if last = ub.wait(10 * time.Second); last == nil {
-			t.Cleanup(func() { ub.Close() })
-			return ub
+		// Ready once unbound accepts TCP on its DNS port and, with DoT, on its TLS port.
+		if last = ub.Await(10*time.Second, func() bool {
+			return accepts(ub.udp) && (ub.tls == "" || accepts(ub.tls))
+		}); last == nil {
+			return ub, nil
 		}
 		ub.Close()
 	}
-	t.Fatalf("kit: unbound did not start: %v", last)
-	return nil
-}
-
-// wait returns once unbound accepts TCP on its DNS port and, with DoT, on its TLS port.
-func (ub *Unbound) wait(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if exited, err := ub.proc.Exited(); exited {
-			return fmt.Errorf("unbound exited (%v):\n%s", err, ub.Log())
-		}
-		if accepts(ub.udp) && (ub.tls == "" || accepts(ub.tls)) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("unbound not listening on %s after %v:\n%s", ub.udp, timeout, ub.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return nil, fmt.Errorf("kit: unbound did not start: %w", last)
 }
 
 func accepts(addr string) bool {
@@ -161,12 +156,6 @@ func (ub *Unbound) UDPAddr() string { return ub.udp }
 // TLSAddr returns unbound's DNS-over-TLS address, or "" without CertFile.
 func (ub *Unbound) TLSAddr() string { return ub.tls }
 
-// PID returns unbound's process id.
-func (ub *Unbound) PID() int { return ub.proc.PID() }
-
-// Log returns what unbound printed.
-func (ub *Unbound) Log() string { return ub.proc.Log() }
-
 // Close stops unbound (SIGTERM, then SIGKILL after 5 s) and waits for it. It returns an
 // error when unbound did not stop in time or exited non-zero.
-func (ub *Unbound) Close() error { return ub.proc.Stop(5 * time.Second) }
+func (ub *Unbound) Close() error { return ub.Stop(5 * time.Second) }

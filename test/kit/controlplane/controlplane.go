@@ -45,8 +45,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,7 +69,7 @@ type ControlPlane struct {
 	Config *rest.Config          // the admin's client configuration
 
 	kubectl string
-	procs   []*proc
+	procs   []*kit.Process
 }
 
 // Start runs etcd and kube-apiserver and returns once /readyz answers 200 and the default
@@ -237,99 +235,37 @@ func (cp *ControlPlane) KubectlWith(kubeconfig string, stdin []byte, args ...str
 	return o.String(), e.String(), err
 }
 
-// proc is a child process with its output in a file.
-type proc struct {
-	name    string
-	cmd     *exec.Cmd
-	log     string
-	done    chan struct{}
-	waitErr error
-	once    sync.Once
-}
-
-func (cp *ControlPlane) spawn(t testing.TB, name, bin string, args ...string) *proc {
+func (cp *ControlPlane) spawn(t testing.TB, name, bin string, args ...string) *kit.Process {
 	t.Helper()
-	logPath := filepath.Join(cp.Dir, name+".log")
-	f, err := os.Create(logPath)
+	p, err := kit.StartProcess(name, cp.Dir, append([]string{bin}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{name: name, log: logPath, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.Dir = cp.Dir
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		f.Close()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
 	cp.procs = append(cp.procs, p)
 	return p
-}
-
-// tail returns the last lines of a process's log.
-func (p *proc) tail() string {
-	data, _ := os.ReadFile(p.log)
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > 40 {
-		lines = lines[len(lines)-40:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// stop ends the process by its PID: SIGTERM, then SIGKILL after 10 s.
-func (p *proc) stop() {
-	p.once.Do(func() {
-		select {
-		case <-p.done:
-			return
-		default:
-		}
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
 }
 
 // stop stops the API server, then etcd.
 func (cp *ControlPlane) stop() {
 	for i := len(cp.procs) - 1; i >= 0; i-- {
-		cp.procs[i].stop()
+		cp.procs[i].Stop(10 * time.Second)
 	}
 }
 
 // Log returns the last lines of kube-apiserver's output ("kube-apiserver") or etcd's ("etcd").
 func (cp *ControlPlane) Log(name string) string {
 	for _, p := range cp.procs {
-		if p.name == name {
-			return p.tail()
+		if p.Name == name {
+			return p.Tail(40)
 		}
 	}
 	return ""
 }
 
 // waitFor polls ok until it holds, failing the test when p exits or the timeout passes.
-func waitFor(t testing.TB, p *proc, timeout time.Duration, ok func() bool) {
+func waitFor(t testing.TB, p *kit.Process, timeout time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !ok() {
-		select {
-		case <-p.done:
-			t.Fatalf("%s exited: %v\n%s", p.name, p.waitErr, p.tail())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after %v\n%s", p.name, timeout, p.tail())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := p.Await(timeout, ok); err != nil {
+		t.Fatal(err)
 	}
 }

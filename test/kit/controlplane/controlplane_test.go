@@ -2,9 +2,7 @@ package controlplane
 
 import (
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 
@@ -89,21 +87,15 @@ spec:
 		t.Error("a ServiceAccount without RBAC listed pods")
 	}
 
-	pids := []int{}
 	for _, p := range cp.procs {
-		pids = append(pids, p.cmd.Process.Pid)
-		if status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
-			for _, line := range strings.Split(string(status), "\n") {
-				if strings.HasPrefix(line, "VmRSS:") {
-					t.Logf("%s %s", p.name, strings.Join(strings.Fields(line), " "))
-				}
-			}
+		if rss, err := p.RSS(); err == nil {
+			t.Logf("%s VmRSS: %d kB", p.Name, rss/1024)
 		}
 	}
 	cp.stop()
-	for i, p := range cp.procs {
-		if p.cmd.ProcessState == nil {
-			t.Errorf("%s (pid %d) still running after stop", p.name, pids[i])
+	for _, p := range cp.procs {
+		if exited, _ := p.Exited(); !exited {
+			t.Errorf("%s (pid %d) still running after stop", p.Name, p.PID())
 		}
 	}
 }
