@@ -1,15 +1,8 @@
 package conformance
 
 import (
-	"bytes"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -83,7 +76,8 @@ func startRig(t *testing.T) *rig {
 }
 `)
 	set(stock, s.DNS)
-	set(unbound, startUnbound(t, caFile, tlsPort))
+	u := kit.StartUnbound(t, kit.UnboundConfig{Forward: "127.0.0.1@" + tlsPort + "#" + tlsName, ForwardTLS: true, CABundle: caFile})
+	set(unbound, u.UDPAddr())
 	k := kit.StartKresd(t, kit.KresdConfig{TLSForward: []string{"127.0.0.1@" + tlsPort}, Hostname: tlsName, CAFile: caFile})
 	set(kresd, k.Addr())
 	// Every resolver must reach NSD over DoT before the cases start.
@@ -109,106 +103,4 @@ func waitAnswer(t *testing.T, name, addr string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// startUnbound runs Debian's unbound in the foreground, forwarding every name to NSD over DoT
-// (forward-tls-upstream), with no DNSSEC validation. It returns its UDP/TCP address.
-func startUnbound(t *testing.T, caFile, tlsPort string) string {
-	t.Helper()
-	if _, err := os.Stat(lab.UnboundBinary); err != nil {
-		t.Fatalf("unbound: %v (make deps)", err)
-	}
-	dir := t.TempDir()
-	for range 3 {
-		port := kit.FreePort(t)
-		conf := fmt.Sprintf(`server:
-	verbosity: 1
-	num-threads: 1
-	interface: 127.0.0.1@%[1]d
-	port: %[1]d
-	do-ip6: no
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: "%[2]s"
-	pidfile: ""
-	logfile: ""
-	use-syslog: no
-	module-config: "iterator"
-	do-not-query-localhost: no
-	qname-minimisation: no
-	access-control: 127.0.0.0/8 allow
-	so-reuseport: no
-	tls-cert-bundle: "%[3]s"
-	local-zone: "test." nodefault
-remote-control:
-	control-enable: no
-forward-zone:
-	name: "."
-	forward-tls-upstream: yes
-	forward-addr: 127.0.0.1@%[4]s#%[5]s
-`, port, dir, caFile, tlsPort, tlsName)
-		path := filepath.Join(dir, "unbound.conf")
-		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		var out lockedBuffer
-		cmd := exec.Command(lab.UnboundBinary, "-d", "-c", path)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		stop := func() {
-			cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				cmd.Process.Kill()
-				<-done
-			}
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			select {
-			case <-done:
-				t.Logf("unbound exited: %s", out.String())
-			default:
-				conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-				if err == nil {
-					conn.Close()
-					t.Cleanup(stop)
-					return addr
-				}
-				if time.Now().Before(deadline) {
-					time.Sleep(50 * time.Millisecond)
-					continue
-				}
-				stop()
-			}
-			break
-		}
-	}
-	t.Fatal("unbound did not start")
-	return ""
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
