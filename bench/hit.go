@@ -16,6 +16,16 @@ const hotNames = 1000
 
 func hotName(i int) string { return fmt.Sprintf("hot%d.example.", i%hotNames) }
 
+// hotFile writes the hot names as a dnsperf input file and returns its path.
+func (s *suite) hotFile() (string, error) {
+	file := filepath.Join(s.out, "hot.txt")
+	var b strings.Builder
+	for i := range hotNames {
+		fmt.Fprintf(&b, "%s A\n", hotName(i))
+	}
+	return file, os.WriteFile(file, []byte(b.String()), 0o644)
+}
+
 // hitCase is one server measured for cache hits.
 type hitCase struct {
 	name   string
@@ -73,12 +83,8 @@ func runHit(ctx context.Context, s *suite) error {
 		return err
 	}
 	defer labs.close()
-	file := filepath.Join(s.out, "hot.txt")
-	var b strings.Builder
-	for i := range hotNames {
-		fmt.Fprintf(&b, "%s A\n", hotName(i))
-	}
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+	file, err := s.hotFile()
+	if err != nil {
 		return err
 	}
 

@@ -6,15 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/lab"
-
-	"github.com/miekg/dns"
 )
 
 // The peers group (issue 12): a UDP cache hit in the chain kubeadm deploys CoreDNS with,
@@ -62,12 +59,8 @@ func runPeers(ctx context.Context, s *suite) error {
 		return err
 	}
 	defer up.Close()
-	file := filepath.Join(s.out, "hot.txt")
-	var b strings.Builder
-	for i := range hotNames {
-		fmt.Fprintf(&b, "%s A\n", hotName(i))
-	}
-	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+	file, err := s.hotFile()
+	if err != nil {
 		return err
 	}
 
@@ -87,7 +80,7 @@ func runPeers(ctx context.Context, s *suite) error {
 	if !s.has("warmcache") {
 		cases[1].reason, cases[2].reason = s.missing("warmcache"), s.missing("warmcache")
 	}
-	for i, bin := range []string{"", "", "", kit.UnboundBinary, "/usr/bin/dnsdist", "/usr/sbin/kresd"} {
+	for i, bin := range []string{"", "", "", kit.UnboundBinary, kit.DnsdistBinary, kit.KresdBinary} {
 		if _, err := os.Stat(bin); bin != "" && err != nil {
 			cases[i].reason = "n/a (" + bin + " not installed: make deps)"
 		}
@@ -230,127 +223,59 @@ func peerVersions() string {
 	return strings.Join(vs, ", ")
 }
 
-// startPeer runs argv on the server core with its configuration in dir and waits until it
-// answers a hot name on port.
-func (s *suite) startPeer(name, dir string, port int, argv ...string) (*server, error) {
-	c := &kit.CoreDNS{Dir: dir, Port: port, DNS: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
-	srv := &server{CoreDNS: c, Name: name}
-	if s.serverCPU != "" {
-		argv = append([]string{"taskset", "-c", s.serverCPU}, argv...)
+// startPeer runs a peer with launch (a kit starter for programs) on the server core, its
+// configuration in a new directory, and wraps what launch started as a server.
+func (s *suite) startPeer(name string, launch func(dir string, wrap []string) (addr string, p *kit.Process, err error)) (*server, error) {
+	dir, err := os.MkdirTemp("", "dnsbench-"+name+"-")
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if c.Process, err = kit.StartProcess(name, dir, argv...); err != nil {
+	var wrap []string
+	if s.serverCPU != "" {
+		wrap = []string{"taskset", "-c", s.serverCPU}
+	}
+	addr, p, err := launch(dir, wrap)
+	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	cl := &dns.Client{Timeout: 300 * time.Millisecond}
-	m := new(dns.Msg)
-	m.SetQuestion(hotName(0), dns.TypeA)
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		if exited, werr := c.Exited(); exited {
-			srv.stop()
-			return nil, fmt.Errorf("%s exited (%v):\n%s", name, werr, c.Log())
-		}
-		if r, _, err := cl.Exchange(m, c.DNS); err == nil && r.Rcode == dns.RcodeSuccess {
-			return srv, nil
-		}
-		if time.Now().After(deadline) {
-			srv.stop()
-			return nil, fmt.Errorf("%s not answering on %s:\n%s", name, c.DNS, c.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// peerDir returns a new directory and a free port for a peer.
-func peerDir(name string) (string, int, error) {
-	dir, err := os.MkdirTemp("", "dnsbench-"+name+"-")
-	if err != nil {
-		return "", 0, err
-	}
-	port, err := kit.Port()
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", 0, err
-	}
-	return dir, port, nil
+	_, port, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(port)
+	return &server{CoreDNS: &kit.CoreDNS{Dir: dir, Port: n, DNS: addr, Process: p}, Name: name}, nil
 }
 
 // startUnbound runs unbound with one thread, forwarding to up, no DNSSEC validation.
 func (s *suite) startUnbound(up string) (*server, error) {
-	dir, port, err := peerDir("unbound")
-	if err != nil {
-		return nil, err
-	}
-	host, upPort, _ := net.SplitHostPort(up)
-	conf := fmt.Sprintf(`server:
-	verbosity: 0
-	num-threads: 1
-	interface: 127.0.0.1@%d
-	port: %d
-	do-ip6: no
-	do-daemonize: no
-	chroot: ""
-	username: ""
-	directory: %q
-	pidfile: ""
-	logfile: ""
-	use-syslog: no
-	module-config: "iterator"
-	do-not-query-localhost: no
-	qname-minimisation: no
-	access-control: 127.0.0.0/8 allow
-	so-reuseport: no
-remote-control:
-	control-enable: no
-forward-zone:
-	name: "."
-	forward-addr: %s@%s
-`, port, port, dir, host, upPort)
-	path := filepath.Join(dir, "unbound.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	return s.startPeer("unbound", dir, port, kit.UnboundBinary, "-d", "-c", path)
+	host, port, _ := net.SplitHostPort(up)
+	return s.startPeer("unbound", func(dir string, wrap []string) (string, *kit.Process, error) {
+		u, err := kit.LaunchUnbound(dir, kit.UnboundConfig{Forward: host + "@" + port, Wrap: wrap})
+		if err != nil {
+			return "", nil, err
+		}
+		return u.UDPAddr(), u.Process, nil
+	})
 }
 
-// startDnsdist runs dnsdist in front of up with a packet cache, no console, no security
-// polling.
+// startDnsdist runs dnsdist in front of up with a packet cache.
 func (s *suite) startDnsdist(up string) (*server, error) {
-	dir, port, err := peerDir("dnsdist")
-	if err != nil {
-		return nil, err
-	}
-	conf := fmt.Sprintf(`setSecurityPollSuffix("")
-setLocal("127.0.0.1:%d")
-newServer({address=%q})
-pc = newPacketCache(100000, {maxTTL=86400})
-getPool(""):setCache(pc)
-`, port, up)
-	path := filepath.Join(dir, "dnsdist.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	return s.startPeer("dnsdist", dir, port, "/usr/bin/dnsdist", "--supervised", "--disable-syslog", "-C", path)
+	return s.startPeer("dnsdist", func(dir string, wrap []string) (string, *kit.Process, error) {
+		d, err := kit.LaunchDnsdist(dir, kit.DnsdistConfig{Backend: up, Wrap: wrap,
+			Extra: "pc = newPacketCache(100000, {maxTTL=86400})\ngetPool(\"\"):setCache(pc)"})
+		if err != nil {
+			return "", nil, err
+		}
+		return d.DNS, d.Process, nil
+	})
 }
 
 // startKresd runs Knot Resolver (one process) forwarding to up, without DNSSEC validation.
 func (s *suite) startKresd(up string) (*server, error) {
-	dir, port, err := peerDir("kresd")
-	if err != nil {
-		return nil, err
-	}
-	host, upPort, _ := net.SplitHostPort(up)
-	conf := fmt.Sprintf(`log_level('warning')
-net.ipv6 = false
-net.listen('127.0.0.1', %d, { kind = 'dns' })
-cache.open(50 * MB, 'lmdb://%s/cache')
-trust_anchors.remove('.')
-policy.add(policy.all(policy.FORWARD({'%s@%s'})))
-`, port, dir, host, upPort)
-	path := filepath.Join(dir, "config.lua")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	return s.startPeer("kresd", dir, port, "/usr/sbin/kresd", "-n", "-c", path, dir)
+	host, port, _ := net.SplitHostPort(up)
+	return s.startPeer("kresd", func(dir string, wrap []string) (string, *kit.Process, error) {
+		k, err := kit.LaunchKresd(dir, kit.KresdConfig{Forward: []string{host + "@" + port}, CacheMB: 50, Wrap: wrap})
+		if err != nil {
+			return "", nil, err
+		}
+		return k.Addr(), k.Process, nil
+	})
 }
