@@ -14,6 +14,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/dnscache/dnscache/plugin/pkg/frontdoor"
 	"github.com/dnscache/dnscache/plugin/warmcache"
+	"github.com/dnscache/dnscache/test/kit"
 
 	"github.com/miekg/dns"
 )
@@ -61,16 +62,6 @@ func coreServer(t *testing.T, addr string) *dnsserver.Server {
 	return s
 }
 
-func freeUDP(t *testing.T) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().String()
-}
-
 // who asks n times for name and counts the answers by address.
 func who(t *testing.T, addr, name string, n int) map[string]int {
 	t.Helper()
@@ -96,7 +87,7 @@ func who(t *testing.T, addr, name string, n int) map[string]int {
 // TestGroupSteersAndFallsBack: before Serve every datagram goes to the socket bound after
 // ours (CoreDNS's); after, every one to ours; once ours close, every one to CoreDNS's again.
 func TestGroupSteersAndFallsBack(t *testing.T) {
-	addr := freeUDP(t)
+	addr := kit.FreeAddr(t)
 	g, err := frontdoor.Open(addr, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +126,7 @@ func TestGroupSteersAndFallsBack(t *testing.T) {
 // TestBadInputAsMiekg: datagrams that are not plain queries get from the front door what
 // miekg/dns's server gives them (CoreDNS's UDP server): the same reply, or none.
 func TestBadInputAsMiekg(t *testing.T) {
-	addr := freeUDP(t)
+	addr := kit.FreeAddr(t)
 	g, err := frontdoor.Open(addr, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +136,7 @@ func TestBadInputAsMiekg(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The reference: miekg/dns's server with the same chain, as CoreDNS runs it.
-	ref := freeUDP(t)
+	ref := kit.FreeAddr(t)
 	rs := coreServer(t, ref)
 	pc, err := net.ListenPacket("udp", ref)
 	if err != nil {
@@ -236,7 +227,7 @@ func raw(t *testing.T, addr string, b []byte) string {
 // TestWildcardAddress: on a socket bound to every address (CoreDNS's ":53", a dual-stack IPv6
 // socket), replies to IPv4 and IPv6 clients leave from the address each query came to.
 func TestWildcardAddress(t *testing.T) {
-	_, port, _ := net.SplitHostPort(freeUDP(t))
+	_, port, _ := net.SplitHostPort(kit.FreeAddr(t))
 	addr := ":" + port
 	g, err := frontdoor.Open(addr, 1)
 	if err != nil {
