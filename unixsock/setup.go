@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/dnscache/dnscache/plugin/pkg/block"
 )
 
 func init() { plugin.Register(name, setup) }
@@ -51,7 +52,7 @@ func setup(c *caddy.Controller) error {
 		if u.optsSet && u.opts != first.opts {
 			return plugin.Error(name, fmt.Errorf("%s - Error during parsing: socket %s: options differ from the first server block that names it, %s (give them there only)", u.at, u.path, first.at))
 		}
-		first.configs = append(first.configs, blockConfigs(c)...)
+		first.configs = append(first.configs, block.Configs(c)...)
 		dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 			u.Next = next
 			return u
@@ -60,7 +61,7 @@ func setup(c *caddy.Controller) error {
 	}
 	paths[u.path] = u
 
-	u.configs = blockConfigs(c)
+	u.configs = block.Configs(c)
 
 	c.OnStartup(u.OnStartup)
 	c.OnRestartFailed(u.OnRestartFailed)
@@ -71,18 +72,6 @@ func setup(c *caddy.Controller) error {
 		return u
 	})
 	return nil
-}
-
-// blockConfigs returns the configs of every key of the current server block: the zones the socket
-// routes between.
-func blockConfigs(c *caddy.Controller) []*dnsserver.Config {
-	cfgs := make([]*dnsserver.Config, 0, len(c.ServerBlockKeys))
-	for i := range c.ServerBlockKeys {
-		cc := *c
-		cc.ServerBlockKeyIndex = i
-		cfgs = append(cfgs, dnsserver.GetConfig(&cc))
-	}
-	return cfgs
 }
 
 func parse(c *caddy.Controller) (*Unixsock, error) {

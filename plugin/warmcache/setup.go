@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/dnscache/dnscache/plugin/pkg/block"
 )
 
 func init() { plugin.Register("warmcache", setup) }
@@ -22,7 +23,7 @@ func setup(c *caddy.Controller) error {
 	wc.id, wc.inst = identity(c), instanceOf(c)
 	wc.keys = c.ServerBlockKeys
 	cfg := dnsserver.GetConfig(c)
-	cfgs := blockConfigs(c)
+	cfgs := block.Configs(c)
 	c.OnStartup(func() error {
 		// The block's chain is built by now (caddy makes the servers before OnStartup).
 		wc.blockMode, wc.blockWhy = blockMode(cfg, wc.Name())
@@ -38,17 +39,6 @@ func setup(c *caddy.Controller) error {
 		return wc
 	})
 	return nil
-}
-
-// blockConfigs returns the configs of every key of the current server block.
-func blockConfigs(c *caddy.Controller) []*dnsserver.Config {
-	cfgs := make([]*dnsserver.Config, 0, len(c.ServerBlockKeys))
-	for i := range c.ServerBlockKeys {
-		cc := *c
-		cc.ServerBlockKeyIndex = i
-		cfgs = append(cfgs, dnsserver.GetConfig(&cc))
-	}
-	return cfgs
 }
 
 func parse(c *caddy.Controller) (*WarmCache, error) {
