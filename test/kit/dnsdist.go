@@ -49,12 +49,9 @@ func StartDnsdist(t testing.TB, cfg DnsdistConfig) *Dnsdist {
 // LaunchDnsdist is StartDnsdist for programs (make bench): its configuration goes into dir,
 // which the caller removes, and the caller stops it with Close.
 func LaunchDnsdist(dir string, cfg DnsdistConfig) (*Dnsdist, error) {
-	bin := cfg.Binary
-	if bin == "" {
-		bin = DnsdistBinary
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("kit: dnsdist: %w (install Debian's dnsdist: make deps)", err)
+	bin, err := debianBinary(cfg.Binary, DnsdistBinary, "dnsdist")
+	if err != nil {
+		return nil, err
 	}
 	path := cfg.DoHPath
 	if path == "" {

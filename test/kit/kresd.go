@@ -54,12 +54,9 @@ func StartKresd(t testing.TB, cfg KresdConfig) *Kresd {
 // LaunchKresd is StartKresd for programs (make bench): its configuration and cache go into
 // dir, which the caller removes, and the caller stops it with Close.
 func LaunchKresd(dir string, cfg KresdConfig) (*Kresd, error) {
-	bin := cfg.Binary
-	if bin == "" {
-		bin = KresdBinary
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("kit: kresd: %w (install Debian's knot-resolver: make deps)", err)
+	bin, err := debianBinary(cfg.Binary, KresdBinary, "knot-resolver")
+	if err != nil {
+		return nil, err
 	}
 	var policy string
 	switch {

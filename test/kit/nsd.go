@@ -85,12 +85,9 @@ zone:
 // UDP (and accepts TCP on the TLS port, if any); t.Cleanup stops it by its PID.
 func StartNSD(t testing.TB, cfg NSDConfig) *NSD {
 	t.Helper()
-	bin := cfg.Binary
-	if bin == "" {
-		bin = NSDBinary
-	}
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("kit: nsd: %v (install Debian's nsd: make deps)", err)
+	bin, err := debianBinary(cfg.Binary, NSDBinary, "nsd")
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(cfg.Zones) == 0 {
 		t.Fatal("kit: StartNSD needs a zone")

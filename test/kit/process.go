@@ -47,6 +47,18 @@ func StartProcess(name, dir string, argv ...string) (*Process, error) {
 	return p, nil
 }
 
+// debianBinary returns bin, or def when bin is empty, once the file is there; its error
+// names pkg, the Debian package that installs it.
+func debianBinary(bin, def, pkg string) (string, error) {
+	if bin == "" {
+		bin = def
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("kit: %w (install Debian's %s: make deps)", err, pkg)
+	}
+	return bin, nil
+}
+
 // started is must (see coredns.go) for a server that a Launch function started: t.Cleanup
 // closes it.
 func started[T interface{ Close() error }](t testing.TB) func(v T, err error) T {

@@ -95,12 +95,9 @@ func LaunchUnbound(dir string, cfg UnboundConfig) (*Unbound, error) {
 	if cfg.Forward == "" {
 		return nil, errors.New("kit: LaunchUnbound needs Forward")
 	}
-	bin := cfg.Binary
-	if bin == "" {
-		bin = UnboundBinary
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return nil, fmt.Errorf("kit: unbound: %w (install Debian's unbound: make deps)", err)
+	bin, err := debianBinary(cfg.Binary, UnboundBinary, "unbound")
+	if err != nil {
+		return nil, err
 	}
 	var last error
 	for range 3 { // the free ports may be taken between probing and unbound's bind
