@@ -104,29 +104,16 @@ func runHit(ctx context.Context, s *suite) error {
 	// All servers run at once (idle ones cost nothing) and the measurements interleave in
 	// rounds, so that background load on the shared machine hits every case alike; the
 	// best round counts (throughput is a capability).
-	servers := map[string]*server{}
-	defer func() {
-		for _, srv := range servers {
-			srv.stop()
-		}
-	}()
+	servers := serverSet{}
+	defer servers.stop()
 	for _, c := range cases {
-		if c.reason != "" {
-			fmt.Printf("   %-32s %s\n", c.name, c.reason)
-			continue
-		}
-		var srv *server
-		if c.chain == nil {
-			srv, err = s.startFloor()
-		} else {
-			srv, err = s.startCoreDNS("hit", c.chain.corefile(), labs.tls(), nil)
-		}
-		if err != nil {
+		if err := servers.start(ctx, c.name, c.reason, 32, func() (*server, error) {
+			if c.chain == nil {
+				return s.startFloor()
+			}
+			return s.startCoreDNS("hit", c.chain.corefile(), labs.tls(), nil)
+		}); err != nil {
 			return err
-		}
-		servers[c.name] = srv
-		if err := warmHot(ctx, srv); err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
 		}
 	}
 	results := map[string]*hitResult{}

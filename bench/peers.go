@@ -88,24 +88,11 @@ func runPeers(ctx context.Context, s *suite) error {
 	rounds := 3
 	dur := pick(s, time.Second, 3*time.Second)
 
-	servers := map[string]*server{}
-	defer func() {
-		for _, srv := range servers {
-			srv.stop()
-		}
-	}()
+	servers := serverSet{}
+	defer servers.stop()
 	for _, c := range cases {
-		if c.reason != "" {
-			fmt.Printf("   %-42s %s\n", c.name, c.reason)
-			continue
-		}
-		srv, err := c.start(s, up.UDPAddr())
-		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
-		}
-		servers[c.name] = srv
-		if err := warmHot(ctx, srv); err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
+		if err := servers.start(ctx, c.name, c.reason, 42, func() (*server, error) { return c.start(s, up.UDPAddr()) }); err != nil {
+			return err
 		}
 	}
 	results := map[string]*peerResult{}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -87,6 +88,35 @@ func (srv *server) stop() error {
 		return nil
 	}
 	return srv.Process.Stop(10 * time.Second)
+}
+
+// serverSet holds a group's running servers by case name.
+type serverSet map[string]*server
+
+// start runs a case's server with start, warms it with the hot names and keeps it under
+// name; a case with a reason is not available and is printed with it instead, its name
+// padded to width.
+func (ss serverSet) start(ctx context.Context, name, reason string, width int, start func() (*server, error)) error {
+	if reason != "" {
+		fmt.Printf("   %-*s %s\n", width, name, reason)
+		return nil
+	}
+	srv, err := start()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	ss[name] = srv
+	if err := warmHot(ctx, srv); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// stop stops every server of the set.
+func (ss serverSet) stop() {
+	for _, srv := range ss {
+		srv.stop()
+	}
 }
 
 // profile fetches a CPU profile of d from the pprof plugin into file, in the background;
