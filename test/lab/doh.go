@@ -3,11 +3,9 @@ package lab
 import (
 	"crypto/tls"
 	"encoding/base64"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/http2"
@@ -21,54 +19,17 @@ const DoHMime = "application/dns-message"
 // counted, then served by an http2.Server of its own, whose idle timeout is the lab's (or
 // IdleClose's After when that fault was drawn for the connection).
 func (u *Upstream) acceptDoH(ln net.Listener, stop chan struct{}) {
-	defer u.wg.Done()
 	conf := u.tlsConf.Clone()
 	conf.NextProtos = []string{"h2"}
-	for {
-		raw, err := ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return
-		}
-		c := &conn{raw: raw, transport: "https", done: make(chan struct{})}
-		c.rw = tls.Server(raw, conf)
-		c.touch()
-		u.mu.Lock()
-		if !u.up {
-			u.mu.Unlock()
-			raw.Close()
-			return
-		}
-		u.conns[c] = struct{}{}
-		u.wg.Add(1)
-		u.mu.Unlock()
-		u.stats.conns.Add(1)
-		u.stats.open.Add(1)
-		go u.serveDoHConn(c, stop)
-	}
+	u.acceptConns(ln, func(raw net.Conn) *conn {
+		return &conn{raw: raw, rw: tls.Server(raw, conf), transport: "https", done: make(chan struct{})}
+	}, func(c *conn) { u.serveDoHConn(c, stop) })
 }
 
 func (u *Upstream) serveDoHConn(c *conn, stop chan struct{}) {
-	defer u.wg.Done()
-	defer func() {
-		c.close()
-		u.mu.Lock()
-		delete(u.conns, c)
-		u.mu.Unlock()
-		u.stats.open.Add(-1)
-	}()
 	tc := c.rw.(*tls.Conn)
-	tc.SetDeadline(time.Now().Add(handshakeTimeout))
-	if tc.Handshake() != nil {
+	if !u.handshake(tc) {
 		return
-	}
-	tc.SetDeadline(time.Time{})
-	u.stats.handshakes.Add(1)
-	if tc.ConnectionState().DidResume {
-		u.stats.resumed.Add(1)
 	}
 	idle, fault := u.idleFor(c)
 	if fault {

@@ -60,6 +60,20 @@ func (c *conn) reset() {
 
 // accept serves ln until it closes.
 func (u *Upstream) accept(ln net.Listener, transport string, stop chan struct{}) {
+	u.acceptConns(ln, func(raw net.Conn) *conn {
+		c := &conn{raw: raw, rw: raw, transport: transport, done: make(chan struct{})}
+		if transport == "tls" {
+			c.rw = tls.Server(raw, u.tlsConf)
+		}
+		c.br = bufio.NewReader(c.rw)
+		return c
+	}, func(c *conn) { u.serveConn(c, stop) })
+}
+
+// acceptConns accepts on ln until it closes. It makes each connection a lab conn with wrap,
+// keeps it (so that Down closes it and Reset aborts it) and counts it, and serves it with
+// serve in a goroutine of its own; when serve returns, the conn is closed and forgotten.
+func (u *Upstream) acceptConns(ln net.Listener, wrap func(raw net.Conn) *conn, serve func(*conn)) {
 	defer u.wg.Done()
 	for {
 		raw, err := ln.Accept()
@@ -70,11 +84,7 @@ func (u *Upstream) accept(ln net.Listener, transport string, stop chan struct{})
 			}
 			return
 		}
-		c := &conn{raw: raw, rw: raw, transport: transport, done: make(chan struct{})}
-		if transport == "tls" {
-			c.rw = tls.Server(raw, u.tlsConf)
-		}
-		c.br = bufio.NewReader(c.rw)
+		c := wrap(raw)
 		c.touch()
 		u.mu.Lock()
 		if !u.up {
@@ -87,29 +97,40 @@ func (u *Upstream) accept(ln net.Listener, transport string, stop chan struct{})
 		u.mu.Unlock()
 		u.stats.conns.Add(1)
 		u.stats.open.Add(1)
-		go u.serveConn(c, stop)
+		go func() {
+			defer u.wg.Done()
+			defer func() {
+				c.close()
+				u.mu.Lock()
+				delete(u.conns, c)
+				u.mu.Unlock()
+				u.stats.open.Add(-1)
+			}()
+			serve(c)
+		}()
 	}
+}
+
+// handshake runs the server side of tc's TLS handshake within handshakeTimeout and counts
+// it (and a resumed session); it reports whether it completed.
+func (u *Upstream) handshake(tc *tls.Conn) bool {
+	tc.SetDeadline(time.Now().Add(handshakeTimeout))
+	if tc.Handshake() != nil {
+		return false
+	}
+	tc.SetDeadline(time.Time{})
+	u.stats.handshakes.Add(1)
+	if tc.ConnectionState().DidResume {
+		u.stats.resumed.Add(1)
+	}
+	return true
 }
 
 // serveConn reads pipelined queries from c and answers each in its own goroutine.
 func (u *Upstream) serveConn(c *conn, stop chan struct{}) {
-	defer u.wg.Done()
-	defer func() {
-		c.close()
-		u.mu.Lock()
-		delete(u.conns, c)
-		u.mu.Unlock()
-		u.stats.open.Add(-1)
-	}()
 	if tc, ok := c.rw.(*tls.Conn); ok {
-		tc.SetDeadline(time.Now().Add(handshakeTimeout))
-		if tc.Handshake() != nil {
+		if !u.handshake(tc) {
 			return
-		}
-		tc.SetDeadline(time.Time{})
-		u.stats.handshakes.Add(1)
-		if tc.ConnectionState().DidResume {
-			u.stats.resumed.Add(1)
 		}
 		c.touch()
 	}
