@@ -216,7 +216,7 @@ func (s *suite) addProfile(file, title string) {
 // linkCost: target (c), connections and handshakes per 10k client queries per transport.
 func (s *suite) linkCost(ctx context.Context) error {
 	rate := pick(s, 400.0, 500.0)
-	count := pick(s, 400, 5000)
+	count := pick(s, 400, 2000)
 	t := s.rep.table("8. Upstream connections and handshakes per 10k client queries, per transport",
 		fmt.Sprintf("One lab upstream per case (2 ms fixed), unique names at %.0f qps, %d per case; counted by the upstream from before "+
 			"the server's start (racetls dials then) to the end. dns://: UDP, no connections.", rate, count),
@@ -313,7 +313,7 @@ func (s *suite) linkLossy(ctx context.Context) error {
 
 	// Enough queries in flight on a connection for a lost segment to hold others up on TCP.
 	rate := pick(s, 800.0, 1000.0)
-	count := pick(s, 2400, 10000)
+	count := pick(s, 2400, 6000)
 	t := s.rep.table(fmt.Sprintf("9. DoQ vs DoT across a lossy link: %.0f %% loss each way, %v ± 1 ms one-way delay", loss*100, delay),
 		fmt.Sprintf("test/lossy: two network namespaces joined by TUN devices and a Go forwarder (no netem). "+
 			"bin/coredns's own tls:// and quic:// server blocks in the far namespace; the forwarder under test in the near one, "+
