@@ -29,8 +29,15 @@ static int cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* use_server points glibc's resolver at IPV4:PORT.  musl has no _res: its
+ * build (make build/musl-gai_bench) uses resolv.conf's nameservers (port 53)
+ * and accepts only -u with port 53 of the first one. */
 static int use_server(const char *hostport)
 {
+#ifndef __GLIBC__
+	const char *colon = strrchr(hostport, ':');
+	return colon && atoi(colon + 1) != 53 ? -1 : 0;
+#else
 	char host[64];
 	const char *colon = strrchr(hostport, ':');
 	size_t hl = colon ? (size_t)(colon - hostport) : strlen(hostport);
@@ -48,6 +55,7 @@ static int use_server(const char *hostport)
 	_res.nsaddr_list[0].sin_addr = a;
 	_res.nsaddr_list[0].sin_port = htons(colon ? (uint16_t)atoi(colon + 1) : 53);
 	return 0;
+#endif
 }
 
 static int lookup(const char *name, double *us)

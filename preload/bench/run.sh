@@ -82,3 +82,17 @@ run_case() {
 run_case absolute www.example.com. 1
 run_case short kubernetes 1
 run_case external www.example.com 4
+
+# The musl rows: musl's resolver over UDP vs libdnscache-musl.so, with
+# musl-linked gai_bench.  musl reads resolv.conf only (no LOCALDOMAIN or
+# RES_OPTIONS) and port 53: run where resolv.conf names the server and the
+# same search list (the self-contained run does).
+MGAI=$ROOT/build/musl-gai_bench
+MLIB=${BENCH_MUSL_LIB:-$ROOT/build/libdnscache-musl.so}
+if [ -x "$MGAI" ] && [ -e "$MLIB" ] && [ "${UDP##*:}" = 53 ] &&
+	grep -q "^nameserver ${UDP%:*}" /etc/resolv.conf 2>/dev/null; then
+	GAI=$MGAI LIB=$MLIB
+	run_case musl-absolute www.example.com. 1
+	run_case musl-short kubernetes 1
+	run_case musl-external www.example.com 4
+fi

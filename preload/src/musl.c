@@ -32,6 +32,7 @@
 #include <ctype.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -242,6 +243,25 @@ static void parse(const uint8_t *r, size_t rlen, struct found *f)
 	}
 }
 
+/* remember_nx puts a candidate whose replies were all NXDOMAIN into the
+ * negative cache (RFC 2308 §5 TTL from the SOA, as the glibc build does),
+ * so that the next lookup skips it: NXDOMAIN means "next candidate" in
+ * musl too. */
+static void remember_nx(struct dc_batch *b, int i)
+{
+	struct dc_cand *cd = &b->cand[i];
+	uint8_t qwire[DC_MAXCDNAME + 1];
+	struct dc_answer *a = malloc(sizeof *a);
+	int32_t ttl = INT32_MAX;
+	bool all = a && dc_name_to_wire(b->plan->names[i], qwire, sizeof qwire) > 0;
+	for (int k = 0; k < b->nq && all; k++)
+		all = dc_parse_reply(cd->frame[k], cd->len[k], cd->ids[k], b->qtype[k], qwire, false, a) == 0 &&
+		      a->rcode == DC_NXDOMAIN && a->negttl >= 0 && ((ttl = a->negttl < ttl ? a->negttl : ttl), true);
+	if (all)
+		dc_negcache_put(b->plan->names[i], ttl);
+	free(a);
+}
+
 /* dns_search: name_from_dns_search over the socket.  Returns the number of
  * addresses, an EAI_* code, or UNAVAIL. */
 static int dns_search(const char *name, int family, struct maddr *addrs, char *canon)
@@ -344,8 +364,10 @@ static int dns_search(const char *name, int family, struct maddr *addrs, char *c
 			rc = verdict;
 			break;
 		}
-		if (nx)
+		if (nx) {
+			remember_nx(&b, i);
 			continue;
+		}
 		struct found fd = {.addrs = addrs, .canon = canon};
 		strcpy(canon, plan.names[i]);
 		for (int k = 0; k < b.nq; k++)
