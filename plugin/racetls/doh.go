@@ -139,8 +139,15 @@ func dohReply(resp *http.Response, id uint16) ([]byte, error) {
 	if len(r) < wire.HeaderLen {
 		return nil, &queryError{kind: kindGarbage, err: errShortReply}
 	}
+	// RFC 8484 §4.1: the query goes with ID 0, so its reply carries ID 0; another ID is
+	// not the reply to this query (DESIGN §5: only matching ID and question win).
+	if binary.BigEndian.Uint16(r) != 0 {
+		return nil, &queryError{kind: kindGarbage, err: errDoHID}
+	}
 	binary.BigEndian.PutUint16(r, id)
 	return r, nil
 }
+
+var errDoHID = errors.New("DoH: reply ID is not 0")
 
 var errDoHTooLong = errors.New("DoH: body longer than a DNS message")

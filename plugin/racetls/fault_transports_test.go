@@ -48,13 +48,6 @@ func TestFaultsPerTransport(t *testing.T) {
 		for _, fc := range tr.faults {
 			f := fc.f
 			t.Run(fmt.Sprintf("%s/%s-%v", tr.scheme, f.Kind, f.Prob), func(t *testing.T) {
-				if tr.scheme == "https" && f.Kind == lab.WrongID {
-					// DESIGN §5: only a reply whose ID and question match wins. doh.go's dohReply
-					// restores the query's ID without checking that the reply's is 0 (doq.go's
-					// doqReply does check), so a DoH reply with another ID wins. Drop this skip
-					// once dohReply checks it.
-					t.Skip("racetls's DoH does not check the reply's message ID (see the comment)")
-				}
 				t.Parallel()
 				bad := lab.Config{Latency: fixed(time.Millisecond), Fault: f, UDP: "-", TCP: "-", TLS: "-"}
 				switch tr.scheme {
