@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnscache/dnscache/test/kit"
 	"github.com/dnscache/dnscache/test/kit/controlplane"
 	"github.com/dnscache/dnscache/test/lab"
 
@@ -304,7 +305,7 @@ func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
 		m := new(dns.Msg)
 		m.SetQuestion("web.apps.svc.cluster.local.", dns.TypeA)
 		poll(t, "kubernetes answers", 30*time.Second, func() bool {
-			return slices.Equal(rrData(p.s.Exchange(t, m, "udp"), dns.TypeA), []string{web.Spec.ClusterIP})
+			return slices.Equal(kit.Answers(p.s.Exchange(t, m, "udp"), dns.TypeA), []string{web.Spec.ClusterIP})
 		})
 		poll(t, "three dials each", 30*time.Second, func() bool { return bad[0].Stats().Conns >= 3 && bad[1].Stats().Conns >= 3 })
 		if code, body := get(t, ready); probeOK(code) || strings.TrimSpace(body) != "racetls" {
@@ -333,7 +334,7 @@ func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
 		poll(t, "readiness probe passes", 30*time.Second, func() bool { code, _ := get(t, ready); return probeOK(code) })
 		m := new(dns.Msg)
 		m.SetQuestion("web.apps.svc.cluster.local.", dns.TypeA)
-		if r := kd.s.Exchange(t, m, "udp"); !slices.Equal(rrData(r, dns.TypeA), []string{web.Spec.ClusterIP}) {
+		if r := kd.s.Exchange(t, m, "udp"); !slices.Equal(kit.Answers(r, dns.TypeA), []string{web.Spec.ClusterIP}) {
 			t.Errorf("kube-dns: web A: %v", r)
 		}
 
@@ -366,7 +367,7 @@ func checkKubeDNSAnswers(t *testing.T, cp *controlplane.ControlPlane) {
 		if tcp1 != tcp0+1 || udp1 != udp0 {
 			t.Errorf("kube-dns got %v TCP and %v UDP queries for one query to the node cache, want 1 and 0", tcp1-tcp0, udp1-udp0)
 		}
-		if r := exchangeUnix(t, nc.socket, m); !slices.Equal(rrData(r, dns.TypeA), []string{web.Spec.ClusterIP}) {
+		if r := exchangeUnix(t, nc.socket, m); !slices.Equal(kit.Answers(r, dns.TypeA), []string{web.Spec.ClusterIP}) {
 			t.Errorf("node cache socket: web A: %v", r)
 		}
 		checkClusterAnswers(t, cp, nc.s.DNS, web, gone)
@@ -393,7 +394,7 @@ func checkClusterAnswers(t *testing.T, cp *controlplane.ControlPlane, addr strin
 	want := func(name string, qtype uint16, rcode int, rdata ...string) {
 		t.Helper()
 		r := ask(name, qtype)
-		got := rrData(r, qtype)
+		got := kit.Answers(r, qtype)
 		sort.Strings(rdata)
 		if r.Rcode != rcode || !slices.Equal(got, rdata) {
 			t.Errorf("%s %s: %s %v, want %s %v", name, dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], got, dns.RcodeToString[rcode], rdata)
@@ -407,7 +408,7 @@ func checkClusterAnswers(t *testing.T, cp *controlplane.ControlPlane, addr strin
 	want("_pg._tcp.db.apps.svc.cluster.local.", dns.TypeSRV, dns.RcodeSuccess, "5432 10-1-0-6.db.apps.svc.cluster.local.", "5432 primary.db.apps.svc.cluster.local.")
 	want("nosuch.apps.svc.cluster.local.", dns.TypeA, dns.RcodeNameError)
 	r := ask("ext.apps.svc.cluster.local.", dns.TypeA)
-	if cn := rrData(r, dns.TypeCNAME); r.Rcode != dns.RcodeSuccess || !slices.Equal(cn, []string{"db.example.org."}) || len(rrData(r, dns.TypeA)) == 0 {
+	if cn := kit.Answers(r, dns.TypeCNAME); r.Rcode != dns.RcodeSuccess || !slices.Equal(cn, []string{"db.example.org."}) || len(kit.Answers(r, dns.TypeA)) == 0 {
 		t.Errorf("ext A: want CNAME db.example.org. and its address from the upstream, have %v", r)
 	}
 	want("gone.apps.svc.cluster.local.", dns.TypeA, dns.RcodeSuccess, gone.Spec.ClusterIP)
@@ -418,7 +419,7 @@ func checkClusterAnswers(t *testing.T, cp *controlplane.ControlPlane, addr strin
 	// cached as such (kube-dns and the node cache both run warmcache) for the denial TTL: on a
 	// loaded machine the name can take that long to appear.
 	poll(t, lateName+" appears", 75*time.Second, func() bool {
-		return slices.Equal(rrData(ask(lateName, dns.TypeA), dns.TypeA), []string{late.Spec.ClusterIP})
+		return slices.Equal(kit.Answers(ask(lateName, dns.TypeA), dns.TypeA), []string{late.Spec.ClusterIP})
 	})
 	cp.DeleteService(t, "apps", "gone")
 	// The positive answer is cached for the kubernetes plugin's ttl (30 s), by kube-dns and by
@@ -426,29 +427,6 @@ func checkClusterAnswers(t *testing.T, cp *controlplane.ControlPlane, addr strin
 	poll(t, "gone NXDOMAIN after delete", 75*time.Second, func() bool {
 		return ask("gone.apps.svc.cluster.local.", dns.TypeA).Rcode == dns.RcodeNameError
 	})
-}
-
-// rrData returns the answer section's records of type qtype as sorted strings: the address
-// for A, the target for CNAME and PTR, "PORT TARGET" for SRV.
-func rrData(r *dns.Msg, qtype uint16) []string {
-	out := []string{}
-	for _, rr := range r.Answer {
-		if rr.Header().Rrtype != qtype {
-			continue
-		}
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.CNAME:
-			out = append(out, v.Target)
-		case *dns.PTR:
-			out = append(out, v.Ptr)
-		case *dns.SRV:
-			out = append(out, fmt.Sprintf("%d %s", v.Port, v.Target))
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 func waitReady(t *testing.T, addr string) {

@@ -278,7 +278,7 @@ func checkRunning(t *testing.T, p *ports, socket bool) {
 	for _, network := range []string{"udp", "tcp"} {
 		m := new(dns.Msg)
 		m.SetQuestion("example.org.", dns.TypeA)
-		if r := s.Exchange(t, m, network); r.Rcode != dns.RcodeSuccess || len(rrData(r, dns.TypeA)) == 0 {
+		if r := s.Exchange(t, m, network); r.Rcode != dns.RcodeSuccess || len(kit.Answers(r, dns.TypeA)) == 0 {
 			t.Errorf("%s: example.org A: %s with %d answers, want the lab upstream's address", network, dns.RcodeToString[r.Rcode], len(r.Answer))
 		}
 	}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -48,7 +47,7 @@ func TestKubernetesLiveObjects(t *testing.T) {
 	want := func(name string, qtype uint16, rcode int, rdata ...string) {
 		t.Helper()
 		r := ask(name, qtype)
-		got := k8sAnswers(r, qtype)
+		got := kit.Answers(r, qtype)
 		sort.Strings(rdata)
 		if r.Rcode != rcode || strings.Join(got, " ") != strings.Join(rdata, " ") {
 			t.Errorf("%s %s: %s %v, want %s %v\n%v", name, dns.TypeToString[qtype], dns.RcodeToString[r.Rcode], got, dns.RcodeToString[rcode], rdata, r)
@@ -78,37 +77,12 @@ func TestKubernetesLiveObjects(t *testing.T) {
 	// Changes arrive through the watch.
 	late := cp.ClusterIP(t, "apps", "late")
 	k8sEventually(t, "late.apps.svc.cluster.local A", func() bool {
-		return strings.Join(k8sAnswers(ask("late.apps.svc.cluster.local.", dns.TypeA), dns.TypeA), "") == late.Spec.ClusterIP
+		return strings.Join(kit.Answers(ask("late.apps.svc.cluster.local.", dns.TypeA), dns.TypeA), "") == late.Spec.ClusterIP
 	})
 	cp.DeleteService(t, "apps", "web")
 	k8sEventually(t, "web.apps.svc.cluster.local NXDOMAIN after delete", func() bool {
 		return ask("web.apps.svc.cluster.local.", dns.TypeA).Rcode == dns.RcodeNameError
 	})
-}
-
-// k8sAnswers returns the answer section's records of type qtype as sorted strings: the address
-// for A, the target for CNAME and PTR, "PORT TARGET" for SRV.
-func k8sAnswers(r *dns.Msg, qtype uint16) []string {
-	var out []string
-	for _, rr := range r.Answer {
-		if rr.Header().Rrtype != qtype {
-			continue
-		}
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		case *dns.CNAME:
-			out = append(out, v.Target)
-		case *dns.PTR:
-			out = append(out, v.Ptr)
-		case *dns.SRV:
-			out = append(out, fmt.Sprintf("%d %s", v.Port, v.Target))
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // k8sEventually polls cond every 100 ms for up to 15 s.

@@ -2,6 +2,8 @@ package kit
 
 import (
 	"encoding/binary"
+	"fmt"
+	"sort"
 
 	"github.com/miekg/dns"
 )
@@ -40,4 +42,29 @@ func appendQuery(b []byte, id uint16, q Query, edns bool) ([]byte, error) {
 		b = append(b, 0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0)
 	}
 	return b, nil
+}
+
+// Answers returns the answer section's records of type qtype as sorted strings: the address
+// for A and AAAA, the target for CNAME and PTR, "PORT TARGET" for SRV.
+func Answers(r *dns.Msg, qtype uint16) []string {
+	var out []string
+	for _, rr := range r.Answer {
+		if rr.Header().Rrtype != qtype {
+			continue
+		}
+		switch v := rr.(type) {
+		case *dns.A:
+			out = append(out, v.A.String())
+		case *dns.AAAA:
+			out = append(out, v.AAAA.String())
+		case *dns.CNAME:
+			out = append(out, v.Target)
+		case *dns.PTR:
+			out = append(out, v.Ptr)
+		case *dns.SRV:
+			out = append(out, fmt.Sprintf("%d %s", v.Port, v.Target))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
