@@ -2,7 +2,6 @@ package k8s
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -48,30 +47,12 @@ func resolvConfVariant(t *testing.T, corefile, resolvConf string) string {
 	return strings.Replace(strings.Join(lines, ""), "racetls . /etc/resolv.conf {", "racetls . "+resolvConf+" {", 1)
 }
 
-// port53Lab starts a lab upstream serving plain DNS on port 53 of a random 127/8 address, as a
-// node's resolver: resolv.conf has no port.
-func port53Lab(t *testing.T) *lab.Upstream {
-	t.Helper()
-	var last error
-	for range 10 {
-		addr := fmt.Sprintf("127.%d.%d.%d:53", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(250))
-		u, err := lab.Start(lab.Config{UDP: addr, TCP: addr, TLS: "-"})
-		if err == nil {
-			t.Cleanup(func() { u.Close() })
-			return u
-		}
-		last = err
-	}
-	t.Skipf("no loopback address with a free port 53 (needs root): %v", last)
-	return nil
-}
-
 // TestResolvConfVariant starts the second variant of corefile.example and of both ConfigMaps,
 // `racetls . /etc/resolv.conf` (the node's resolvers, raced), with a resolv.conf that lists two
 // lab upstreams serving plain DNS on port 53, and runs the checks of TestConfigMapCorefiles:
 // external names are answered, by the file's nameservers.
 func TestResolvConfVariant(t *testing.T) {
-	ups := []*lab.Upstream{port53Lab(t), port53Lab(t)}
+	ups := []*lab.Upstream{lab.StartPort53(t), lab.StartPort53(t)}
 	resolvConf := filepath.Join(t.TempDir(), "resolv.conf")
 	var body strings.Builder
 	body.WriteString("search svc.cluster.local cluster.local\n")

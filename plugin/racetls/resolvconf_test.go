@@ -2,7 +2,6 @@ package racetls
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,30 +10,12 @@ import (
 	"github.com/dnscache/dnscache/test/lab"
 )
 
-// port53Lab starts a lab upstream on port 53 of a random 127/8 address: resolv.conf has
-// no port.
-func port53Lab(t *testing.T) *lab.Upstream {
-	t.Helper()
-	var last error
-	for range 10 {
-		addr := fmt.Sprintf("127.%d.%d.%d:53", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(250))
-		u, err := lab.Start(lab.Config{UDP: addr, TCP: addr, TLS: "-"})
-		if err == nil {
-			t.Cleanup(func() { u.Close() })
-			return u
-		}
-		last = err
-	}
-	t.Skipf("no loopback address with a free port 53 (needs root): %v", last)
-	return nil
-}
-
 // TestResolvConf: racetls . FILE races the file's nameservers as dns:// upstreams, and
 // picks up a change of the file without a reload.
 func TestResolvConf(t *testing.T) {
 	defer func(d time.Duration) { resolvConfCheck = d }(resolvConfCheck)
 	resolvConfCheck = 20 * time.Millisecond
-	a, b := port53Lab(t), port53Lab(t)
+	a, b := lab.StartPort53(t), lab.StartPort53(t)
 	host := func(u *lab.Upstream) string { return u.UDPAddr()[:len(u.UDPAddr())-3] }
 	path := filepath.Join(t.TempDir(), "resolv.conf")
 	write := func(body string) {

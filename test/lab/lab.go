@@ -13,6 +13,8 @@ package lab
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -151,6 +153,25 @@ func StartTest(t testing.TB, cfg Config) *Upstream {
 	}
 	t.Cleanup(func() { u.Close() })
 	return u
+}
+
+// StartPort53 starts a lab upstream for t serving plain DNS (UDP and TCP) on port 53 of a
+// random 127/8 address, as a node's resolver listed in a resolv.conf, which has no port. It
+// skips t when no such address is free (binding port 53 needs root or CAP_NET_BIND_SERVICE).
+func StartPort53(t testing.TB) *Upstream {
+	t.Helper()
+	var last error
+	for range 10 {
+		addr := fmt.Sprintf("127.%d.%d.%d:53", 100+rand.IntN(100), rand.IntN(256), 1+rand.IntN(250))
+		u, err := Start(Config{UDP: addr, TCP: addr, TLS: "-"})
+		if err == nil {
+			t.Cleanup(func() { u.Close() })
+			return u
+		}
+		last = err
+	}
+	t.Skipf("no loopback address with a free port 53 (needs root): %v", last)
+	return nil
 }
 
 func def(addr string) string {
