@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
@@ -30,6 +31,7 @@ type Door struct {
 	Rotate bool
 
 	hits, passed prometheus.Counter
+	inflight     atomic.Int64 // misses being answered through Server
 }
 
 // counters resolves d's own counters once.

@@ -56,10 +56,17 @@ func Open(addr string, n int) (*Group, error) {
 // the door (a reload) without losing a datagram.
 func (g *Group) Serve(d *Door) error {
 	d.counters()
-	g.door.Store(d)
+	old := g.door.Swap(d)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.live {
+		// A reload: the old door's server is about to shut down (its plugins' OnShutdown
+		// follow the cache's, which calls this); let the misses it is answering finish first.
+		if old != nil && old != d {
+			for end := time.Now().Add(missWait); old.inflight.Load() > 0 && time.Now().Before(end); {
+				time.Sleep(time.Millisecond)
+			}
+		}
 		return nil
 	}
 	if err := steer(g.conns[0], 0, uint32(len(g.conns))); err != nil { // #nosec G115 -- a few sockets

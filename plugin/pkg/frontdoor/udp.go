@@ -122,7 +122,8 @@ func (g *Group) read(c *net.UDPConn) {
 				}
 			}
 			g.misses.Add(1)
-			d.miss(c, append([]byte(nil), b...), addr, oob, func() { g.misses.Add(-1) })
+			d.inflight.Add(1)
+			d.miss(c, append([]byte(nil), b...), addr, oob, func() { d.inflight.Add(-1); g.misses.Add(-1) })
 		}
 		for len(out) > 0 {
 			k, err := pc.WriteBatch(out, 0)
