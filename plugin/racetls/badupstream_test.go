@@ -34,7 +34,7 @@ func answerFor(t *testing.T, q []byte) []byte {
 }
 
 // badDoH serves DoH over HTTP/2 (net/http with the lab certificate) and misbehaves by
-// path: /5xx answers 503, /ctype the right body with text/html, /big a body longer than
+// path: /5xx answers 503 (with a reply), /ctype the right body with text/html, /big a body longer than
 // a DNS message, /garbage 200 with bytes that are no DNS reply; the probe (". NS") is
 // answered correctly everywhere, so that the connection stays up.
 func badDoH(t *testing.T, ls *labSet) string {
@@ -56,8 +56,10 @@ func badDoH(t *testing.T, ls *labSet) string {
 				return
 			}
 			switch r.URL.Path {
-			case "/5xx":
-				http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			case "/5xx": // with the DoH media type and a reply: only the status says it failed
+				w.Header().Set("Content-Type", dohMime)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write(answerFor(t, q))
 			case "/ctype":
 				w.Header().Set("Content-Type", "text/html")
 				w.Write(answerFor(t, q))

@@ -338,6 +338,12 @@ func readLoopSeeds(tb testing.TB) []readLoopSeed {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// An idle timeout of 100 ms: probing at half of it would be below the watchdog's tick.
+	probe.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_TCP_KEEPALIVE{Code: dns.EDNS0TCPKEEPALIVE, Timeout: 1}}
+	probeShort, err := probe.Pack()
+	if err != nil {
+		tb.Fatal(err)
+	}
 
 	return []readLoopSeed{
 		{3, frame(ok0, ok1, nx2)},
@@ -356,6 +362,7 @@ func readLoopSeeds(tb testing.TB) []readLoopSeed {
 		{1 | 8, frame(ok0)},                     // late reply
 		{3 | 16, frame(ok1)},                    // deadlines passed
 		{0 | 4, frame(probeReply0)},
+		{0 | 4, frame(probeShort)},
 		{0, nil},
 	}
 }

@@ -107,8 +107,8 @@ func query(rt *RaceTLS, name string) (*dns.Msg, error) {
 	return rec.Msg, nil
 }
 
-// mustNoError fails the test unless name resolves with NOERROR. It may be
-// called from any goroutine: it reports with Errorf.
+// mustNoError fails the test unless name resolves with NOERROR and an answer for name. It
+// may be called from any goroutine: it reports with Errorf.
 func mustNoError(t testing.TB, rt *RaceTLS, name string) bool {
 	t.Helper()
 	r, err := query(rt, name)
@@ -116,8 +116,8 @@ func mustNoError(t testing.TB, rt *RaceTLS, name string) bool {
 		t.Errorf("%s: %v", name, err)
 		return false
 	}
-	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
-		t.Errorf("%s: rcode %s, %d answers", name, dns.RcodeToString[r.Rcode], len(r.Answer))
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 || !strings.EqualFold(r.Answer[0].Header().Name, name) {
+		t.Errorf("%s: rcode %s, answer %v", name, dns.RcodeToString[r.Rcode], r.Answer)
 		return false
 	}
 	return true

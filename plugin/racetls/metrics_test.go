@@ -9,6 +9,7 @@ import (
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // TestMetrics: every metric the README names is exported with server and to
@@ -70,10 +71,28 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
+	// Every reply is timed, the late ones too; nothing is in flight once all are in.
+	for _, u := range []*upstream{fast, slow} {
+		if n := sampleCount(t, replyDuration.WithLabelValues(rt.server, u.name, "tls")); n < 5 {
+			t.Errorf("reply_duration_seconds of %s: %d replies, want 5 at least", u.name, n)
+		}
+		waitFor(t, "inflight 0 for "+u.name, func() bool { return testutil.ToFloat64(inflightGauge.WithLabelValues(rt.server, u.name, "tls")) == 0 })
+	}
+
 	table := rt.statsTable()
 	lines := strings.Split(strings.TrimSpace(table), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[0], "win%") || !strings.HasPrefix(lines[1], fast.name) || !strings.Contains(lines[1], "100.0") {
 		t.Errorf("stats table:\n%s", table)
 	}
 	t.Logf("\n%s", table)
+}
+
+// sampleCount returns the number of observations of the histogram o.
+func sampleCount(t *testing.T, o prometheus.Observer) uint64 {
+	t.Helper()
+	var m dto.Metric
+	if err := o.(prometheus.Metric).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
 }

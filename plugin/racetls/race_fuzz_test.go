@@ -133,7 +133,7 @@ func FuzzResolve(f *testing.F) {
 				}
 				continue
 			}
-			switch r := failRank(&res); {
+			switch r := modelRank(res); {
 			case r > bestRank:
 				bestRank, failures = r, []*dns.Msg{m}
 			case r == bestRank:
@@ -179,6 +179,21 @@ func FuzzResolve(f *testing.F) {
 	})
 }
 
+// modelRank orders failure replies as the race must, written apart from failRank so that
+// it can disagree with it: SERVFAIL, then REFUSED, then any other RCODE, and a reply
+// without the query's question last.
+func modelRank(r result) int {
+	switch {
+	case r.wrong:
+		return 0
+	case r.rcode == dns.RcodeServerFailure:
+		return 3
+	case r.rcode == dns.RcodeRefused:
+		return 2
+	}
+	return 1
+}
+
 // serveOnce plays a fake upstream on sc: it reads one query, writes stream
 // and hangs up. It returns the query, nil when none came. It drains what the
 // client writes after the query (its close_notify alert) as a socket buffer
@@ -221,8 +236,7 @@ func resolveSeeds() []resolveSeed {
 	sf0, rf0 := q0.reply(0, dns.RcodeServerFailure), q0.reply(0, dns.RcodeRefused)
 	garbage := append([]byte(nil), ok0...)
 	garbage[2] &^= 0x80
-	badWinner := append([]byte(nil), ok0...)
-	badWinner[7] = 9 // ANCOUNT 9: matches, but does not unpack
+	badWinner := ok0[:len(ok0)-1] // the answer's RDATA cut short: matches, but does not unpack
 	return []resolveSeed{
 		{8, [3][]byte{frame(ok0), frame(ok0), frame(ok0)}},
 		{0, [3][]byte{frame(ok0), frame(ok0), frame(ok0)}},
@@ -232,6 +246,7 @@ func resolveSeeds() []resolveSeed {
 		{8, [3][]byte{frame(garbage, ok0), frame(q1.reply(0, dns.RcodeSuccess)), frame(q0.reply(1, dns.RcodeSuccess), ok0)}},
 		{8, [3][]byte{frame(badWinner), frame(ok0)[:9], {0xFF, 0xFF, 0}}},
 		{1 | 4, [3][]byte{frame(q1.reply(0, dns.RcodeSuccess)), nil, frame(q1.reply(0, dns.RcodeServerFailure))}},
+		{8, [3][]byte{frame(q1.reply(0, dns.RcodeSuccess)), frame(rf0), nil}}, // another question: ranks below REFUSED
 		{2 | 8, [3][]byte{nil, nil, nil}},
 	}
 }

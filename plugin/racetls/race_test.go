@@ -3,8 +3,11 @@ package racetls
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"math"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestWinnerFastest(t *testing.T) {
@@ -54,8 +58,8 @@ func TestServfailLoses(t *testing.T) {
 	}
 }
 
-// TestBestFailure: with nothing but failures the best one is returned, and
-// with nothing at all SERVFAIL.
+// TestBestFailure: with nothing but failures the best one is returned (a reply without
+// the query's question ranks last), and with nothing at all SERVFAIL.
 func TestBestFailure(t *testing.T) {
 	ls := newLabs(t,
 		lab.Config{Fault: lab.Fault{Kind: lab.Refused}},
@@ -64,6 +68,15 @@ func TestBestFailure(t *testing.T) {
 	r, err := query(rt, "f.example.com.")
 	if err != nil || r.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("got %v %v, want the upstream's SERVFAIL", r, err)
+	}
+
+	// A reply without the query's question ranks below any upstream's own failure.
+	ls = newLabs(t,
+		lab.Config{Fault: lab.Fault{Kind: lab.WrongQuestion}},
+		lab.Config{Latency: fixed(10 * time.Millisecond), Fault: lab.Fault{Kind: lab.Refused}})
+	rt = startRT(t, ls.corefile("race all\n timeout 500ms"))
+	if r, err := query(rt, "wq.example.com."); err != nil || r.Rcode != dns.RcodeRefused {
+		t.Errorf("wrong question and REFUSED: got %v %v, want the upstream's REFUSED", r, err)
 	}
 
 	ls = newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}})
@@ -76,10 +89,10 @@ func TestBestFailure(t *testing.T) {
 	}
 }
 
-// TestClientIDAndCase: the client gets its own ID and its 0x20 question back.
+// TestClientIDAndCase: the client gets its own ID and its 0x20 question back, from an
+// upstream that answers in lower case (RFC 4343 lets it).
 func TestClientIDAndCase(t *testing.T) {
-	ls := newLabs(t, lab.Config{})
-	rt := startRT(t, ls.corefile(""))
+	rt := startRT(t, "racetls . dns://"+lowerCaseServer(t))
 	m := new(dns.Msg)
 	m.SetQuestion("MiXeD.ExAmPlE.CoM.", dns.TypeA)
 	m.Id = 4242
@@ -90,6 +103,30 @@ func TestClientIDAndCase(t *testing.T) {
 	if rec.Msg.Id != 4242 || rec.Msg.Question[0].Name != "MiXeD.ExAmPlE.CoM." || len(rec.Msg.Answer) == 0 {
 		t.Errorf("reply %v", rec.Msg)
 	}
+}
+
+// lowerCaseServer starts a UDP server (miekg/dns, as CoreDNS's) that answers every A query
+// with its question and owner name in lower case, and returns its address.
+func lowerCaseServer(t *testing.T) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		r := new(dns.Msg)
+		r.SetReply(q)
+		r.Question[0].Name = strings.ToLower(r.Question[0].Name)
+		if r.Question[0].Qtype == dns.TypeA {
+			r.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: lab.AddrA(r.Question[0].Name)}}
+		}
+		w.WriteMsg(r)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
 }
 
 func TestExceptCallsNext(t *testing.T) {
@@ -160,20 +197,46 @@ func TestOnDemandConns(t *testing.T) {
 	ls := newLabs(t, lab.Config{Latency: fixed(100 * time.Millisecond)})
 	rt := startRT(t, ls.corefile("conns 1\n max_conns 3\n max_inflight 10"))
 	waitFor(t, "1 connection", func() bool { return openConns(rt.upstreams[0]) == 1 })
+	// 25 queries and a probe per connection fit in 3 connections of 10: none is busy.
 	var wg sync.WaitGroup
-	for i := range 30 {
+	for i := range 25 {
 		wg.Add(1)
 		go func() { defer wg.Done(); mustNoError(t, rt, fmt.Sprintf("d%d.example.com.", i)) }()
 	}
 	wg.Wait()
 	if c := ls.ups[0].Stats().Conns; c < 2 || c > 3 {
-		t.Errorf("%d connections for 30 queries at max_inflight 10, want 2..3", c)
+		t.Errorf("%d connections for 25 queries at max_inflight 10, want 2..3", c)
 	}
+
+	// At max_conns with every connection full, a query fails at once as busy. The upstream
+	// never answers, so that nothing frees a slot: each connection holds its keepalive
+	// probe and one query.
+	ls = newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}})
+	rt = startRT(t, ls.corefile("conns 1\n max_conns 2\n max_inflight 2\n timeout 5s"))
+	var pending sync.WaitGroup
+	for i, want := range []int{1, 2} {
+		name := fmt.Sprintf("full%d.example.com.", i)
+		pending.Add(1)
+		go func() { defer pending.Done(); query(rt, name) }()
+		waitFor(t, name+" and the probes at the upstream", func() bool {
+			return ls.ups[0].Count(name) == 1 && ls.ups[0].Count(".") == int64(want) && openConns(rt.upstreams[0]) == want
+		})
+	}
+	if r, err := query(rt, "busy.example.com."); err == nil {
+		t.Errorf("a query past max_conns: %v, want no reply", r)
+	}
+	u := rt.upstreams[0]
+	if n := testutil.ToFloat64(errorCount.WithLabelValues(rt.server, u.name, "tls", kindBusy)); n != 1 || ls.ups[0].Stats().Conns != 2 {
+		t.Errorf("past max_conns 2: %v busy errors, %d connections; want 1 and 2", n, ls.ups[0].Stats().Conns)
+	}
+	rt.OnShutdown() // ends the queries that wait for the upstream
+	pending.Wait()
 }
 
-// TestKFastest: in K-fastest mode each client query reaches at most K upstreams.
+// TestKFastest: in K-fastest mode each client query reaches at most K upstreams, the
+// fastest: the slowest is listed first, so that only the order by latency leaves it out.
 func TestKFastest(t *testing.T) {
-	ls := newLabs(t, lab.Config{Latency: fixed(5 * time.Millisecond)}, lab.Config{Latency: fixed(10 * time.Millisecond)}, lab.Config{Latency: fixed(100 * time.Millisecond)})
+	ls := newLabs(t, lab.Config{Latency: fixed(100 * time.Millisecond)}, lab.Config{Latency: fixed(5 * time.Millisecond)}, lab.Config{Latency: fixed(10 * time.Millisecond)})
 	// hedge 1s: no escalation on silence, so the count is exact.
 	rt := startRT(t, ls.corefile("race 2\n hedge 1s"))
 	const n = 30
@@ -196,8 +259,8 @@ func TestKFastest(t *testing.T) {
 		t.Errorf("%d upstream queries for %d client queries, want <= %d", q, n, 2*n)
 	}
 	// Once measured (its first reply or probe), the slowest is left out.
-	if rt.upstreams[2].tally.queries.Load() > 5 {
-		t.Errorf("100 ms upstream asked %d times", rt.upstreams[2].tally.queries.Load())
+	if rt.upstreams[0].tally.queries.Load() > 5 {
+		t.Errorf("100 ms upstream asked %d times", rt.upstreams[0].tally.queries.Load())
 	}
 }
 
@@ -217,7 +280,8 @@ func TestHedge(t *testing.T) {
 
 // TestHedgeEscalates: a silent best upstream makes the hedge ask the next. The silent
 // one is ranked first for every query, so that each answer needs the escalation: without
-// it the query waits in silence until its deadline and fails.
+// it the query waits in silence until its deadline and fails. The delay is the hedge's,
+// not the automatic one; a failure escalates at once, without waiting for it.
 func TestHedgeEscalates(t *testing.T) {
 	ls := newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}}, lab.Config{Latency: fixed(2 * time.Millisecond)})
 	rt := startRT(t, ls.corefile("hedge 30ms\n timeout 1s"))
@@ -236,6 +300,40 @@ func TestHedgeEscalates(t *testing.T) {
 	if w := good.tally.wins.Load(); w != 5 {
 		t.Errorf("the answering upstream won %d of 5", w)
 	}
+
+	// A client deadline (300 ms) before a long hedge (4 s): the automatic delay (50 ms
+	// here) would ask the next upstream, the hedge does not. A SERVFAIL is no silence: it
+	// makes the race ask the next one at once, while the silent one is still outstanding.
+	ls = newLabs(t, lab.Config{Fault: lab.Fault{Kind: lab.BlackHole}}, lab.Config{Fault: lab.Fault{Kind: lab.ServFail}}, lab.Config{Latency: fixed(2 * time.Millisecond)})
+	for _, c := range []struct {
+		race     string
+		ranks    [3]int // the upstreams (silent, SERVFAIL, answering) in order
+		answered bool
+	}{
+		{"1", [3]int{0, 2, 1}, false}, // the silent one alone: the hedge has not passed
+		{"2", [3]int{0, 1, 2}, true},  // the silent and the SERVFAIL one: the failure escalates
+	} {
+		rt := startRT(t, ls.corefile("race "+c.race+"\n hedge 4s\n timeout 5s"))
+		for rank, i := range c.ranks {
+			rt.upstreams[i].ewma.Store(math.Float64bits(float64(time.Duration(rank+1) * 10 * time.Millisecond)))
+		}
+		name := fmt.Sprintf("race%s.example.com.", c.race)
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rt.ServeDNS(ctx, rec, m)
+		cancel()
+		answered := rec.Msg != nil && rec.Msg.Rcode == dns.RcodeSuccess
+		wantNext := int64(0)
+		if c.answered {
+			wantNext = 1
+		}
+		if a, b := ls.ups[0].Count(name), ls.ups[2].Count(name); a != 1 || b != wantNext || answered != c.answered {
+			t.Errorf("race %s, hedge 4s, deadline 300ms: silent upstream asked %d times, answering one %d, answered %v; want 1, %d, %v",
+				c.race, a, b, answered, wantNext, c.answered)
+		}
+	}
 }
 
 // TestServeBeforeStartup: a query handed over before OnStartup, or after OnShutdown, gets
@@ -246,8 +344,14 @@ func TestServeBeforeStartup(t *testing.T) {
 	m := new(dns.Msg)
 	m.SetQuestion("example.org.", dns.TypeA)
 	rc, err := rt.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
-	if rc != dns.RcodeServerFailure || err == nil {
-		t.Fatalf("before startup: rcode %d, err %v; want SERVFAIL and an error", rc, err)
+	if rc != dns.RcodeServerFailure || !errors.Is(err, errNotStarted) {
+		t.Fatalf("before startup: rcode %d, err %v; want SERVFAIL and %v", rc, err, errNotStarted)
+	}
+	rt.OnStartup()
+	rt.OnShutdown()
+	rc, err = rt.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
+	if rc != dns.RcodeServerFailure || !errors.Is(err, errNotStarted) {
+		t.Fatalf("after shutdown: rcode %d, err %v; want SERVFAIL and %v", rc, err, errNotStarted)
 	}
 }
 

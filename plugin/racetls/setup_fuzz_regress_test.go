@@ -17,6 +17,7 @@ func FuzzSetup(f *testing.F) {
 		"{\n unknown 1\n}",
 		"{\n}\nracetls",
 		"{",
+		". 127.0.0.1 {\n tls_servername\n}",
 	} {
 		f.Add(s)
 	}
