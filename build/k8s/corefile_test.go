@@ -131,6 +131,23 @@ func newPorts(t *testing.T) *ports {
 	}
 }
 
+// setenv sets the variables of corefile.example as `make run` sets them, to these ports, for
+// the rest of the test (not parallel: the environment is the process's), and returns them.
+func (p *ports) setenv(t *testing.T) map[string]string {
+	env := map[string]string{
+		"DNSCACHE_PORT":     fmt.Sprint(p.s.Port),
+		"DNSCACHE_SOCKET":   p.socket,
+		"DNSCACHE_HEALTH":   p.health,
+		"DNSCACHE_READY":    p.ready,
+		"DNSCACHE_METRICS":  p.s.Metrics,
+		"DNSCACHE_KUBE_API": p.kubeAPI,
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	return env
+}
+
 // rewriteConfigMap turns a ConfigMap's production Corefile into one that runs here, by exact
 // textual replacements, each of which must apply exactly once (so that a change to the
 // ConfigMap that this test would miss fails it instead): the server's port 53 becomes a free
@@ -205,17 +222,7 @@ func TestConfigMapCorefiles(t *testing.T) {
 // racetls line racing lab DoT upstreams, and runs the same checks as TestConfigMapCorefiles.
 func TestCorefileExample(t *testing.T) {
 	p := newPorts(t)
-	env := map[string]string{
-		"DNSCACHE_PORT":     fmt.Sprint(p.s.Port),
-		"DNSCACHE_SOCKET":   p.socket,
-		"DNSCACHE_HEALTH":   p.health,
-		"DNSCACHE_READY":    p.ready,
-		"DNSCACHE_METRICS":  p.s.Metrics,
-		"DNSCACHE_KUBE_API": p.kubeAPI,
-	}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
+	env := p.setenv(t)
 	renderExample(t, env) // every variable is known and used
 	data, err := os.ReadFile(filepath.Join(kit.RepoRoot(t), "corefile.example"))
 	if err != nil {

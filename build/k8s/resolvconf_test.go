@@ -85,17 +85,7 @@ func TestResolvConfVariant(t *testing.T) {
 	// Not parallel: the environment is the process's.
 	t.Run("corefile.example", func(t *testing.T) {
 		p := newPorts(t)
-		env := map[string]string{
-			"DNSCACHE_PORT":     fmt.Sprint(p.s.Port),
-			"DNSCACHE_SOCKET":   p.socket,
-			"DNSCACHE_HEALTH":   p.health,
-			"DNSCACHE_READY":    p.ready,
-			"DNSCACHE_METRICS":  p.s.Metrics,
-			"DNSCACHE_KUBE_API": p.kubeAPI,
-		}
-		for k, v := range env {
-			t.Setenv(k, v)
-		}
+		p.setenv(t)
 		data, err := os.ReadFile(filepath.Join(kit.RepoRoot(t), "corefile.example"))
 		if err != nil {
 			t.Fatal(err)
