@@ -14,11 +14,12 @@ build:
 	$(GO) build -o $(BIN)/dnscache-csi ./cmd/dnscache-csi
 	@if [ -f preload/Makefile ]; then $(MAKE) -s -C preload; fi
 
-## controlplane: bin/kube-apiserver and bin/kubectl for the control-plane tests, built from the
-## release pinned in test/kit/controlplane/apiserver/go.mod (cold: ~5 min; then the build cache)
+## controlplane: bin/kube-apiserver, bin/kubectl and bin/kubeadm for the control-plane tests, built
+## from the release pinned in test/kit/controlplane/apiserver/go.mod (cold: ~5 min; then the build cache)
 controlplane:
 	cd test/kit/controlplane/apiserver && $(GO) build -o $(CURDIR)/$(BIN)/kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 	cd test/kit/controlplane/apiserver && $(GO) build -o $(CURDIR)/$(BIN)/kubectl k8s.io/kubernetes/cmd/kubectl
+	cd test/kit/controlplane/apiserver && $(GO) build -o $(CURDIR)/$(BIN)/kubeadm k8s.io/kubernetes/cmd/kubeadm
 
 ## run: build and serve corefile.example (socket under ./run, ports above 1024, no root)
 run: build

@@ -35,7 +35,30 @@ var (
 	buildOnce                sync.Once
 	buildErr                 error
 	apiserverBin, kubectlBin string
+
+	kubeadmOnce sync.Once
+	kubeadmErr  error
+	kubeadmBin  string
 )
+
+// Kubeadm returns the path of kubeadm from the same release ($DNSCACHE_KUBEADM, or
+// <repo>/bin/kubeadm built as Binaries builds the others), for tests of what kubeadm does to
+// the cluster's objects: its addon phases run against a ControlPlane with --kubeconfig.
+func Kubeadm(t testing.TB) string {
+	t.Helper()
+	kubeadmOnce.Do(func() {
+		if kubeadmBin = os.Getenv("DNSCACHE_KUBEADM"); kubeadmBin != "" {
+			_, kubeadmErr = os.Stat(kubeadmBin)
+			return
+		}
+		kubeadmBin = filepath.Join(kit.RepoRoot(t), "bin", "kubeadm")
+		kubeadmErr = goBuild(t, kubeadmBin, "k8s.io/kubernetes/cmd/kubeadm")
+	})
+	if kubeadmErr != nil {
+		t.Fatal(kubeadmErr)
+	}
+	return kubeadmBin
+}
 
 func build(t testing.TB) error {
 	apiserverBin, kubectlBin = os.Getenv("DNSCACHE_KUBE_APISERVER"), os.Getenv("DNSCACHE_KUBECTL")
@@ -47,6 +70,17 @@ func build(t testing.TB) error {
 		}
 		return nil
 	}
+	bin := filepath.Join(kit.RepoRoot(t), "bin")
+	apiserverBin, kubectlBin = filepath.Join(bin, "kube-apiserver"), filepath.Join(bin, "kubectl")
+	if err := goBuild(t, apiserverBin, "k8s.io/kubernetes/cmd/kube-apiserver"); err != nil {
+		return err
+	}
+	return goBuild(t, kubectlBin, "k8s.io/kubernetes/cmd/kubectl")
+}
+
+// goBuild builds pkg to out inside the module test/kit/controlplane/apiserver, unless out is
+// newer than that module's go.mod and go.sum, holding bin/.controlplane.lock.
+func goBuild(t testing.TB, out, pkg string) error {
 	root := kit.RepoRoot(t)
 	bin := filepath.Join(root, "bin")
 	mod := filepath.Join(root, "test", "kit", "controlplane", "apiserver")
@@ -73,22 +107,16 @@ func build(t testing.TB) error {
 			newest = st.ModTime()
 		}
 	}
-	for _, b := range []struct{ out, pkg string }{
-		{filepath.Join(bin, "kube-apiserver"), "k8s.io/kubernetes/cmd/kube-apiserver"},
-		{filepath.Join(bin, "kubectl"), "k8s.io/kubernetes/cmd/kubectl"},
-	} {
-		if st, err := os.Stat(b.out); err == nil && st.ModTime().After(newest) {
-			continue
-		}
-		t.Logf("building %s (cold: several minutes; `make controlplane` does this ahead)", b.pkg)
-		begin := time.Now()
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
-		cmd.Dir = mod
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-		}
-		t.Logf("built %s in %v", b.out, time.Since(begin).Round(time.Second))
+	if st, err := os.Stat(out); err == nil && st.ModTime().After(newest) {
+		return nil
 	}
-	apiserverBin, kubectlBin = filepath.Join(bin, "kube-apiserver"), filepath.Join(bin, "kubectl")
+	t.Logf("building %s (cold: several minutes; `make controlplane` does this ahead)", pkg)
+	begin := time.Now()
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = mod
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	t.Logf("built %s in %v", out, time.Since(begin).Round(time.Second))
 	return nil
 }
