@@ -100,7 +100,8 @@ func TestUDPRandomised(t *testing.T) {
 }
 
 // TestUDPFaults: the lab's faults over plain UDP and pipelined TCP never reach the client
-// while another upstream answers. The faulty upstream is ranked first for each query.
+// while another upstream answers. The faulty upstream is ranked first for each query; a
+// 10 ms hedge asks the other when it is silent.
 func TestUDPFaults(t *testing.T) {
 	for _, tcp := range []bool{false, true} {
 		for _, f := range []lab.FaultKind{lab.Garbage, lab.WrongID, lab.WrongQuestion, lab.ServFail, lab.BlackHole, lab.Reset} {
@@ -112,7 +113,7 @@ func TestUDPFaults(t *testing.T) {
 				if tcp {
 					opt = "force_tcp"
 				}
-				rt := startRT(t, fmt.Sprintf("racetls . dns://%s dns://%s {\n race 1\n timeout 1s\n %s\n}", bad.UDPAddr(), good.UDPAddr(), opt))
+				rt := startRT(t, fmt.Sprintf("racetls . dns://%s dns://%s {\n race 1\n hedge 10ms\n timeout 1s\n %s\n}", bad.UDPAddr(), good.UDPAddr(), opt))
 				for i := range 10 {
 					rankFirst(rt.upstreams[0], rt.upstreams[1])
 					mustNoError(t, rt, fmt.Sprintf("uf%d.example.com.", i))
