@@ -60,7 +60,12 @@ check "go vet" go vet ./...
 check "generated files" bash -c 'cd build && go run directives_generate.go -check'
 # Packages are counted from go test's own ok/FAIL lines below, not as one check.
 step "go test -race"
-go test -race -count=1 -timeout 25m ./...
+# A failure shows as go test's "FAIL<tab>package" line, which the summary counts; a run that
+# fails without one (the go command itself) counts as a failed check.
+if ! go test -race -count=1 -timeout 25m ./... && ! grep -qE $'^FAIL[\t ][a-z]' "$log"; then
+	checks_failed=$((checks_failed + 1))
+	failed_names+=("go test")
+fi
 
 if [ -f preload/Makefile ]; then
 	check "preload tests" make -s -C preload test
@@ -80,12 +85,12 @@ step done
 # Go packages: go test's "ok" and "FAIL\t<package>" lines; the C shim's checks print "ok   ..."
 # and "FAIL ..." lines of their own.
 pkg_ok=$(grep -cE '^ok( |\t)' "$log" || true)
-pkg_failed=$(grep -cE '^FAIL(\t| )[a-z]' "$log" || true)
+pkg_failed=$(grep -cE $'^FAIL[\t ][a-z]' "$log" || true)
 passed=$((pkg_ok + checks_ok))
 failed=$((pkg_failed + checks_failed))
 if [ ${#failed_names[@]} -gt 0 ]; then
 	echo "failed checks: ${failed_names[*]}"
 fi
-grep -E '^FAIL(\t| )[a-z]' "$log" | sort -u || true
+grep -E $'^FAIL[\t ][a-z]' "$log" | sort -u || true
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
