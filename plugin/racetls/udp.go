@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"os"
 	"time"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
@@ -44,6 +45,9 @@ func (t *udpTransport) source() net.Addr {
 	return &net.UDPAddr{IP: a.IP}
 }
 
+// udpRetry is how long a UDP query waits for its reply before it is sent again.
+const udpRetry = 250 * time.Millisecond
+
 // errTruncatedTCP is a TC reply whose TCP retry failed too.
 var errTruncatedTCP = errors.New("truncated over UDP and no reply over TCP")
 
@@ -69,9 +73,27 @@ func (t *udpTransport) exchange(ctx context.Context, q []byte) ([]byte, error) {
 		return nil, &queryError{kind: kindConn, err: err}
 	}
 	buf := make([]byte, 65535)
+	// A datagram can be lost: send it again, on the same socket and with the same ID, when no
+	// reply came within rto, doubling rto, until the deadline (as forward retries a UDP
+	// upstream within its deadline, and stub resolvers do).
+	rto := udpRetry
 	for {
+		if ctx.Err() == nil {
+			dl := time.Now().Add(rto)
+			if end, ok := ctx.Deadline(); ok && end.Before(dl) {
+				dl = end
+			}
+			c.SetReadDeadline(dl)
+		}
 		n, err := c.Read(buf)
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+				if _, err := c.Write(out); err != nil {
+					return nil, &queryError{kind: kindConn, err: err}
+				}
+				rto *= 2
+				continue
+			}
 			return nil, &queryError{kind: kindTimeout, err: err}
 		}
 		r := buf[:n]
