@@ -35,6 +35,8 @@ ip -6 addr add fd00:255::1/128 dev lo nodad
 # The lab's addresses fail at once (curl in the matrix connects to them).
 ip route add unreachable 198.18.0.0/15
 ip -6 route add unreachable 2001:db8::/32
+ip route add unreachable 10.0.0.0/8
+ip -6 route add unreachable fd00::/8
 W=$(mktemp -d /tmp/dnscache-preload.XXXXXX)
 PIDS=""
 FAILS=0

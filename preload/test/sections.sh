@@ -314,11 +314,14 @@ t_bench() {
 # ruby, and curl's exit status (6: could not resolve).  Each line starts
 # with the program's name, so a difference names its program.
 clients() {
-	for n in "$@"; do
-		for db in hosts ahosts; do
-			echo "getent $db $n: $(getent $db "$n" 2>&1 | tr '\n' ' ') exit $?"
-		done
-		# curl's exit status: 6 could not resolve; anything else is shown as 0.
+	# One getent per database for all names (a name not found prints no
+	# line; the exit codes per name are the probe's and the others').
+	for db in hosts ahosts; do
+		getent $db "$@" 2>&1 | sed "s/^/getent $db /"
+		echo "getent $db exit $?"
+	done
+	# curl's exit status for a few names: 6 could not resolve, else 0.
+	for n in $(printf '%s\n' "$@" | sed -n '1p;9p;13p;17p;20p;25p;31p;$p'); do
 		echo "curl $n: $(curl -s -o /dev/null --connect-timeout 3 "http://$n:1/" >/dev/null 2>&1; rc=$?; [ $rc -eq 6 ] || rc=0; echo $rc)"
 	done
 	"$B/probe" "$@" 2>&1 | sed 's/^/c /'
