@@ -81,6 +81,17 @@ func (q *quicSession) handshake() handshake {
 
 func (q *quicSession) exchange(ctx context.Context, m []byte) ([]byte, error) {
 	id := binary.BigEndian.Uint16(m)
+	// No stream before the handshake completes, so no 0-RTT data: quic-go v0.64 races when a
+	// stream opens while the peer's transport parameters are applied (the race detector
+	// shows it; quic-go issue 4303, open). A reconnect costs one round trip more; the
+	// connections are long-lived.
+	select {
+	case <-q.qc.HandshakeComplete():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-q.qc.Context().Done():
+		return nil, context.Cause(q.qc.Context())
+	}
 	st, err := q.qc.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, err
