@@ -268,6 +268,9 @@ func duration(c *caddy.Controller, opt, s string, least time.Duration) (time.Dur
 // written wrong (a duration, a fraction, "30sec") rather than a zone: no top-level domain
 // starts with a digit.
 func notZone(s string) bool {
+	if s == "" {
+		return false
+	}
 	if _, err := time.ParseDuration(s); err == nil {
 		return true
 	}

@@ -17,6 +17,8 @@ func FuzzSetup(f *testing.F) {
 		"{\n unknown 1\n}",
 		"{\n}\nwarmcache",
 		"{",
+		`""`, // an empty first argument once panicked in notZone
+		`300 ""`,
 	} {
 		f.Add(s)
 	}
