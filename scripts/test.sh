@@ -57,6 +57,7 @@ gofmt_check() {
 }
 check gofmt gofmt_check
 check "go vet" go vet ./...
+check "go.mod tidy" go mod tidy -diff
 check "generated files" bash -c 'cd build && go run directives_generate.go -check'
 # Packages are counted from go test's own ok/FAIL lines below, not as one check.
 step "go test -race"
