@@ -3,9 +3,11 @@ package reliability
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
@@ -30,7 +32,7 @@ func OpenConns(network, addr string, n int) ([]net.Conn, Abuse) {
 	var a Abuse
 	conns := make([]net.Conn, 0, n)
 	for range n {
-		c, err := net.DialTimeout(network, addr, time.Second)
+		c, err := dialRetry(network, addr)
 		if err != nil {
 			a.Refused++
 			continue
@@ -39,6 +41,21 @@ func OpenConns(network, addr string, n int) ([]net.Conn, Abuse) {
 	}
 	a.Opened = len(conns)
 	return conns, a
+}
+
+// dialRetry dials addr. A Unix socket whose listen backlog is full refuses a connect with
+// EAGAIN at once (TCP waits in SYN retries instead), so that is tried again for up to a
+// second, as a client library would: the server being slower to accept than the loop is to
+// dial is not a refusal.
+func dialRetry(network, addr string) (net.Conn, error) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		c, err := net.DialTimeout(network, addr, time.Second)
+		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // CloseAll closes every connection.
