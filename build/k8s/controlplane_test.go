@@ -26,10 +26,11 @@ import (
 // each workload's pods are admitted at: the strictest level whose enforcement admits them.
 // build/README.md documents this table; TestPodSecurityLevels asserts it on the API server.
 var podSecurityLevel = map[string]string{
-	"kube-dns":    "restricted", // no hostPath, non-root, drops ALL, adds only NET_BIND_SERVICE
-	"node-cache":  "privileged", // hostPath (the socket and shim directory)
-	"example-app": "privileged", // hostPath (mounts the node cache's directory)
-	"csi":         "privileged", // hostPaths, a privileged container (Bidirectional mount propagation)
+	"kube-dns":           "restricted", // no hostPath, non-root, drops ALL, adds only NET_BIND_SERVICE
+	"node-cache":         "privileged", // hostPath (the socket and shim directory)
+	"example-app":        "privileged", // hostPath (mounts the node cache's directory)
+	"example-app/alpine": "privileged", // the same app on a musl image: hostPath
+	"csi":                "privileged", // hostPaths, a privileged container (Bidirectional mount propagation)
 	// The same app with the directory from the CSI driver's inline volume: no hostPath.
 	"csi/example-app": "restricted",
 }

@@ -77,12 +77,17 @@ func stages(ins []instruction) []*stage {
 // the Debian package the builder must install for them.
 var builderPackages = map[string]string{"/bin/busybox": "busybox-static"}
 
+// buildPackages are the Debian packages `make build` needs beyond the golang image (which has
+// gcc): musl-gcc builds the musl shim, preload/build/libdnscache-musl.so.
+var buildPackages = map[string]string{"musl-tools": "musl-gcc"}
+
 // TestDockerfile lints build/Dockerfile (hadolint is not available here): the Go image matches
 // go.mod's Go version; the final image is distroless/static or scratch and runs as nonroot;
 // every path copied from the build context exists, and every artifact copied from the builder
 // is one `make build` leaves in the repository (so it must have run: `make build` before the
-// tests, as for bin/coredns); the files the manifests use (the binary, the shim, busybox) are
-// where the image puts them.
+// tests, as for bin/coredns); the builder installs what `make build` needs (musl-gcc for the musl
+// shim); the files the manifests use (the binary, both shims, busybox) are where the image puts
+// them.
 func TestDockerfile(t *testing.T) {
 	root := kit.RepoRoot(t)
 	data, err := os.ReadFile(filepath.Join(root, "build", "Dockerfile"))
@@ -147,6 +152,11 @@ func TestDockerfile(t *testing.T) {
 	if !makeBuild {
 		t.Error("the builder does not run make build")
 	}
+	for pkg, tool := range buildPackages {
+		if !slices.Contains(aptPkgs, pkg) {
+			t.Errorf("the builder does not install %s: make build runs %s", pkg, tool)
+		}
+	}
 	if !setcap {
 		t.Error("the builder does not give bin/coredns cap_net_bind_service (port 53 as nonroot)")
 	}
@@ -197,7 +207,7 @@ func TestDockerfile(t *testing.T) {
 	if entry != `["/coredns"]` || !dests["/coredns"] {
 		t.Errorf("ENTRYPOINT %s: want [\"/coredns\"], the binary copied there", entry)
 	}
-	for _, p := range []string{imageShim, imageBusybox} {
+	for _, p := range []string{imageShim, imageMuslShim, imageBusybox} {
 		if !dests[p] {
 			t.Errorf("the image has no %s, which the node cache's init container uses", p)
 		}

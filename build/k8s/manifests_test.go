@@ -26,16 +26,18 @@ import (
 )
 
 // The install units under build/k8s.
-var bundles = []string{"kube-dns", "node-cache", "example-app", "csi", "csi/example-app"}
+var bundles = []string{"kube-dns", "node-cache", "example-app", "example-app/alpine", "csi", "csi/example-app"}
 
 const (
 	// nodeDir is the node cache's directory on the node (the hostPath), hostDir the same
 	// directory inside every pod that mounts it.
-	nodeDir   = "/run/dnscache"
-	hostDir   = "/dns_cache"
-	shimPath  = hostDir + "/libnss_dnscache.so.2"
-	sockPath  = hostDir + "/dns.sock"
-	kubeDNSNS = "kube-system"
+	nodeDir = "/run/dnscache"
+	hostDir = "/dns_cache"
+	// preloadValue is the apps' LD_PRELOAD, one value for glibc and musl images: glibc's loader
+	// expands $LIB, musl's takes it literally (installedLayout).
+	preloadValue = hostDir + "/$LIB/libdnscache.so"
+	sockPath     = hostDir + "/dns.sock"
+	kubeDNSNS    = "kube-system"
 )
 
 func TestManifestsDecodeStrictly(t *testing.T) {
@@ -282,26 +284,39 @@ func TestNodeCache(t *testing.T) {
 // named dns-tcp.
 const kubeDNSUpstream = "{$KUBE_DNS_SERVICE_HOST}:{$KUBE_DNS_SERVICE_PORT_DNS_TCP}"
 
+// TestExampleApp checks the example apps: the glibc one (debian) and the musl one (alpine), each
+// mounting the node cache's directory read-only and preloading the one LD_PRELOAD value.
+// TestInstalledShimsResolve runs both libcs' programs with that value against what the node
+// cache's init script installs.
 func TestExampleApp(t *testing.T) {
-	b := loadBundle(t, "example-app")
-	d := one[*appsv1.Deployment](t, b)
-	spec := &d.Spec.Template.Spec
-	what := "Deployment " + d.Name
-	checkPodSpec(t, b, what, d.Spec.Selector, d.Spec.Template.Labels, spec)
-	vol := hostPathVolume(t, what, spec)
-	for i := range spec.Containers {
-		c := &spec.Containers[i]
-		checkDirMount(t, what+" "+c.Name, c, vol, true)
-		i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "LD_PRELOAD" })
-		if i < 0 || c.Env[i].Value != shimPath {
-			t.Errorf("%s %s: want LD_PRELOAD=%s", what, c.Name, shimPath)
+	for dir, image := range map[string]string{"example-app": "debian", "example-app/alpine": "alpine"} {
+		b := loadBundle(t, dir)
+		d := one[*appsv1.Deployment](t, b)
+		spec := &d.Spec.Template.Spec
+		what := dir + ": Deployment " + d.Name
+		checkPodSpec(t, b, what, d.Spec.Selector, d.Spec.Template.Labels, spec)
+		vol := hostPathVolume(t, what, spec)
+		for i := range spec.Containers {
+			c := &spec.Containers[i]
+			checkDirMount(t, what+" "+c.Name, c, vol, true)
+			if v := ldPreload(t, what, c); v != preloadValue {
+				t.Errorf("%s %s: LD_PRELOAD=%s, want %s", what, c.Name, v, preloadValue)
+			}
+			if name, _, _ := strings.Cut(c.Image, ":"); name != image {
+				t.Errorf("%s %s: image %s, want %s", what, c.Name, c.Image, image)
+			}
 		}
 	}
-	// The library the app preloads is the one the node cache installs.
-	ds := one[*appsv1.DaemonSet](t, loadBundle(t, "node-cache"))
-	if s := installScript(t, &ds.Spec.Template.Spec.InitContainers[0]); !strings.Contains(s, `"$d/libnss_dnscache.so.2"`) || !strings.Contains(s, "d="+hostDir) {
-		t.Errorf("the node cache does not install %s:\n%s", shimPath, s)
+}
+
+// ldPreload returns the container's LD_PRELOAD value.
+func ldPreload(t *testing.T, what string, c *corev1.Container) string {
+	t.Helper()
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "LD_PRELOAD" })
+	if i < 0 {
+		t.Fatalf("%s %s: no LD_PRELOAD", what, c.Name)
 	}
+	return c.Env[i].Value
 }
 
 // checkPodSpec checks what every workload needs: a selector that selects its own pods, volumes
