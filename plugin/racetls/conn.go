@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,6 +145,10 @@ func (c *conn) writeLoop() {
 			return
 		case <-c.wake:
 		}
+		// A sender's wake-up puts the writer next in line on its P, ahead of the query
+		// goroutines already runnable there: yield once so that they queue their queries
+		// first, and the batch holds them all (one system call rather than one per query).
+		runtime.Gosched()
 		c.mu.Lock()
 		if c.dead {
 			c.mu.Unlock()
