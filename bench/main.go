@@ -40,6 +40,8 @@ type suite struct {
 	serverName string
 	rep        *report
 	only       map[string]bool
+	peers      map[string]bool // the peers group's cases to run, by short name; nil: all
+	rounds     int             // the peers group's rounds; 0: its default
 }
 
 // group is one measurement group of the suite.
@@ -75,7 +77,16 @@ func main() {
 	flag.StringVar(&s.serverCPU, "server-cpu", "0", "taskset CPU list for the servers under test (empty: no pinning)")
 	flag.StringVar(&s.clientCPU, "client-cpu", "1", "taskset CPU list for dnsperf (empty: no pinning)")
 	flag.StringVar(&only, "only", "", "comma-separated groups to run: hit,peers,miss,transport,link,warm,shim,mem (default all)")
+	var peers string
+	flag.StringVar(&peers, "peers", "", "comma-separated cases of the peers group to run: cache,warmcache,front door,unbound,dnsdist,kresd (default all)")
+	flag.IntVar(&s.rounds, "rounds", 0, "rounds of the peers group (default 3)")
 	flag.Parse()
+	if peers != "" {
+		s.peers = map[string]bool{}
+		for _, p := range strings.Split(peers, ",") {
+			s.peers[strings.TrimSpace(p)] = true
+		}
+	}
 	if only != "" {
 		s.only = map[string]bool{}
 		for _, g := range strings.Split(only, ",") {

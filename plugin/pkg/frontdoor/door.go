@@ -42,13 +42,13 @@ func (d *Door) counters() {
 }
 
 // hit renders the reply to b from the cache into dst.
-func (d *Door) hit(b []byte, addr *net.UDPAddr, dst []byte, start time.Time) ([]byte, bool) {
+func (d *Door) hit(b []byte, fam int, dst []byte, start time.Time) ([]byte, bool) {
 	reply, rcode, ok := d.Cache.Hit(b, true, dst, d.Label)
 	if !ok || (d.Rotate && !Rotate(reply)) {
 		return nil, false
 	}
 	if d.Report != nil {
-		d.Report.Hit(d.Label, b, family(addr.IP), "udp", len(reply), rcode, start)
+		d.Report.Hit(d.Label, b, fam, "udp", len(reply), rcode, start)
 	}
 	d.hits.Inc()
 	return reply, true
@@ -117,14 +117,6 @@ func setHdr(m *dns.Msg, dh dns.Header) {
 	m.AuthenticatedData = dh.Bits&(1<<5) != 0
 	m.CheckingDisabled = dh.Bits&(1<<4) != 0
 	m.Rcode = int(dh.Bits & 0xF)
-}
-
-// family is request.Request's Family: 1 for IPv4 (mapped addresses included), 2 for IPv6.
-func family(ip net.IP) int {
-	if ip.To4() != nil {
-		return 1
-	}
-	return 2
 }
 
 // writer is the dns.ResponseWriter of one query that missed: a UDP reply on the socket it

@@ -19,12 +19,6 @@ const (
 	replyCap = 1232
 )
 
-// batchConn is the batch I/O of an ipv4 or ipv6 PacketConn.
-type batchConn interface {
-	ReadBatch([]ipv4.Message, int) (int, error)
-	WriteBatch([]ipv4.Message, int) (int, error)
-}
-
 // cmsg reads and writes the packet info of a socket bound to a wildcard address, so that a
 // reply leaves from the address its query came to, as miekg/dns does it (udp.go:
 // setUDPSocketOptions, correctSource): both families' packet info is asked for, since an
@@ -56,12 +50,12 @@ func (m cmsg) src(oob []byte) []byte {
 	}
 }
 
-// open prepares c for batches and, when it is bound to a wildcard address, packet info.
-func open(c *net.UDPConn) (batchConn, cmsg) {
+// open asks, when c is bound to a wildcard address, for packet info, and returns the room
+// its control messages need.
+func open(c *net.UDPConn) cmsg {
 	la, _ := c.LocalAddr().(*net.UDPAddr)
-	wild := la == nil || la.IP.IsUnspecified()
 	var cm cmsg
-	if wild {
+	if la == nil || la.IP.IsUnspecified() {
 		err6 := ipv6.NewPacketConn(c).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true)
 		err4 := ipv4.NewPacketConn(c).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true)
 		if err6 == nil || err4 == nil {
@@ -69,30 +63,22 @@ func open(c *net.UDPConn) (batchConn, cmsg) {
 				len(ipv4.NewControlMessage(ipv4.FlagDst|ipv4.FlagInterface))
 		}
 	}
-	if la != nil && la.IP.To4() == nil {
-		return ipv6.NewPacketConn(c), cm
-	}
-	return ipv4.NewPacketConn(c), cm
+	return cm
 }
 
 // read serves c until it is closed: hits in place, the rest through the door's server.
 func (g *Group) read(c *net.UDPConn) {
-	pc, cm := open(c)
-	in := make([]ipv4.Message, batch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, readSize+1)}
-		if cm.size > 0 {
-			in[i].OOB = make([]byte, cm.size)
-		}
+	cm := open(c)
+	bio, err := newBatchIO(c, cm.size)
+	if err != nil {
+		return
 	}
-	out := make([]ipv4.Message, 0, batch)
 	replies := make([][]byte, batch)
 	for i := range replies {
 		replies[i] = make([]byte, 0, replyCap)
 	}
-	oobs := make([][]byte, batch)
 	for {
-		n, err := pc.ReadBatch(in, 0)
+		n, err := bio.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -102,35 +88,27 @@ func (g *Group) read(c *net.UDPConn) {
 		}
 		d := g.door.Load()
 		start := time.Now()
-		out = out[:0]
 		for i := range n {
-			m := &in[i]
-			b := m.Buffers[0][:m.N]
-			if len(b) > readSize {
+			b, oob := bio.msg(i)
+			long := len(b) > readSize
+			if long {
 				b = b[:readSize] // as CoreDNS's server reads it
 			}
-			addr, _ := m.Addr.(*net.UDPAddr)
-			if addr == nil {
+			fam := bio.family(i)
+			if fam == 0 {
 				continue
 			}
-			oob := cm.src(m.OOB[:m.NN])
-			if m.N <= readSize {
-				if reply, ok := d.hit(b, addr, replies[i][:0], start); ok {
-					oobs[i] = oob
-					out = append(out, ipv4.Message{Buffers: [][]byte{reply}, Addr: addr, OOB: oobs[i]})
+			oob = cm.src(oob)
+			if !long {
+				if reply, ok := d.hit(b, fam, replies[i][:0], start); ok {
+					bio.queue(i, reply, oob)
 					continue
 				}
 			}
 			g.misses.Add(1)
 			d.inflight.Add(1)
-			d.miss(c, append([]byte(nil), b...), addr, oob, func() { d.inflight.Add(-1); g.misses.Add(-1) })
+			d.miss(c, append([]byte(nil), b...), bio.addr(i), oob, func() { d.inflight.Add(-1); g.misses.Add(-1) })
 		}
-		for len(out) > 0 {
-			k, err := pc.WriteBatch(out, 0)
-			if err != nil {
-				break // as a lost datagram: the client asks again
-			}
-			out = out[k:]
-		}
+		bio.flush()
 	}
 }
