@@ -2,7 +2,9 @@ package unixsock
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -41,6 +43,7 @@ type conn struct {
 	addr string  // server label
 
 	requests prometheus.Counter // requestsTotal for addr, resolved once per connection
+	writes   prometheus.Counter // writesTotal for addr
 
 	peer          *peer
 	uid           int64 // peer.key(): the share it counts in
@@ -65,7 +68,8 @@ type conn struct {
 	wbuf, spare []byte
 	flushing    bool
 
-	hit []byte // the reader's buffer for replies from the front door
+	hit  []byte // the reader's buffer for replies from the front door
+	rbuf []byte // the reader's buffer for frames (a miss gets a copy)
 }
 
 // newPeer reads the credentials of c's peer.
@@ -99,6 +103,7 @@ func newConn(l *listener, c *net.UnixConn, u *Unixsock, p *peer, seq uint16) *co
 		opts:     u.opts,
 		addr:     u.addr,
 		requests: requestsTotal.WithLabelValues(u.addr),
+		writes:   writesTotal.WithLabelValues(u.addr),
 		peer:     p,
 		uid:      p.key(),
 		local:    &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)},
@@ -113,35 +118,54 @@ func newConn(l *listener, c *net.UnixConn, u *Unixsock, p *peer, seq uint16) *co
 func (c *conn) serve() {
 	defer c.close()
 	defer c.hwg.Wait()
+	defer c.flushQueued() // the door's replies of the last frames read
 
 	r := bufio.NewReader(c.c)
 	for {
 		select {
 		case c.sem <- struct{}{}:
-		case <-c.stop:
-			return
+		default:
+			c.flushQueued() // waiting for a query in flight: what the door answered goes out first
+			select {
+			case c.sem <- struct{}{}:
+			case <-c.stop:
+				return
+			}
 		}
-		// Between messages the idle timeout applies; once a frame has started, the read timeout.
-		c.waiting.Store(true)
-		if !c.deadline(c.opts.idleTimeout) {
-			return
+		// A frame that is already buffered is read without a system call or a deadline;
+		// otherwise the door's replies are written before the reader may block.
+		if !frameBuffered(r) {
+			c.flushQueued()
+			// Between messages the idle timeout applies; once a frame has started, the read timeout.
+			c.waiting.Store(true)
+			if !c.deadline(c.opts.idleTimeout) {
+				return
+			}
+			if _, err := r.Peek(1); err != nil {
+				<-c.sem
+				return
+			}
+			c.waiting.Store(false)
+			now := time.Now()
+			c.active.Store(now.UnixNano())
+			if !c.deadlineAt(now.Add(c.opts.readTimeout)) {
+				return
+			}
+		} else {
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			c.active.Store(time.Now().UnixNano())
 		}
-		if _, err := r.Peek(1); err != nil {
-			<-c.sem
-			return
-		}
-		c.waiting.Store(false)
-		now := time.Now()
-		c.active.Store(now.UnixNano())
-		if !c.deadlineAt(now.Add(c.opts.readTimeout)) {
-			return
-		}
-		buf, err := wire.ReadFrame(r, nil)
+		buf, err := wire.ReadFrame(r, c.rbuf[:0])
 		if err != nil {
 			<-c.sem
 			c.readError(err)
 			return
 		}
+		c.rbuf = buf[:0]
 		h, ok := header(buf)
 		if !ok {
 			<-c.sem
@@ -152,14 +176,31 @@ func (c *conn) serve() {
 			if reply, ok := d.hit(buf, c.hit[:0]); ok {
 				c.hit = reply[:0]
 				c.requests.Inc()
-				c.write(reply)
+				// Queued, not written: the replies to the frames that came in together (a
+				// resolver's A and AAAA) go out in one write, so the client wakes once.
+				if c.queue(reply) >= maxBatch {
+					c.flushQueued()
+				}
 				<-c.sem
 				continue
 			}
 		}
 		c.hwg.Add(1)
-		go c.handle(buf, h)
+		go c.handle(bytes.Clone(buf), h)
 	}
+}
+
+// maxBatch bounds the door's replies queued by the reader before it writes them.
+const maxBatch = 32 << 10
+
+// frameBuffered reports whether r holds a whole frame, so that reading it does not block.
+func frameBuffered(r *bufio.Reader) bool {
+	n := r.Buffered()
+	if n < 2 {
+		return false
+	}
+	p, _ := r.Peek(2) // buffered: no read
+	return n >= 2+int(binary.BigEndian.Uint16(p))
 }
 
 // deadline sets the read deadline d from now, and reports false if the connection is stopping.
@@ -291,6 +332,34 @@ func (c *conn) write(b []byte) error {
 	return c.flush()
 }
 
+// queue appends one framed reply of the door to the queue without writing it, and returns how
+// many bytes are queued. The reader writes them (flushQueued) before it may block, or a writer
+// that is flushing takes them along.
+func (c *conn) queue(b []byte) int {
+	if len(b) > wire.MaxFrame {
+		return 0 // the door renders no such reply; the query goes unanswered as on a failed write
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.broken {
+		return 0
+	}
+	c.wbuf, _ = wire.AppendFrame(c.wbuf, b) // fits: checked above
+	return len(c.wbuf)
+}
+
+// flushQueued writes the queue, unless it is empty or a writer is flushing it already.
+func (c *conn) flushQueued() {
+	c.wmu.Lock()
+	if c.flushing || c.broken || len(c.wbuf) == 0 {
+		c.wmu.Unlock()
+		return
+	}
+	c.flushing = true
+	c.wmu.Unlock()
+	c.flush()
+}
+
 // flush writes the queue until it is empty.
 func (c *conn) flush() error {
 	for {
@@ -312,6 +381,7 @@ func (c *conn) flush() error {
 		c.active.Store(now.UnixNano())
 		c.c.SetWriteDeadline(now.Add(c.opts.writeTimeout))
 		_, err := c.c.Write(buf)
+		c.writes.Inc()
 
 		c.wmu.Lock()
 		if c.spare == nil {

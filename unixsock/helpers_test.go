@@ -23,14 +23,23 @@ import (
 	_ "github.com/coredns/coredns/plugin/whoami"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
+	_ "github.com/dnscache/dnscache/plugin/warmcache"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
 
 func init() {
-	// As build/plugin.cfg: unixsock first, so the whole chain is below it.
-	if err := dnsserver.SetDirectives(append([]string{name}, dnsserver.Directives...)); err != nil {
+	// As build/plugin.cfg: unixsock first, so the whole chain is below it, and warmcache after
+	// cache.
+	dirs := []string{name}
+	for _, d := range dnsserver.Directives {
+		dirs = append(dirs, d)
+		if d == "cache" {
+			dirs = append(dirs, "warmcache")
+		}
+	}
+	if err := dnsserver.SetDirectives(dirs); err != nil {
 		panic(err)
 	}
 }

@@ -29,6 +29,13 @@ var (
 		Help:      "Counter of DNS messages read from the socket and dispatched to the server block.",
 	}, []string{"server"})
 
+	writesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: name,
+		Name:      "writes_total",
+		Help:      "Counter of writes of replies to the socket's connections; replies written together count once.",
+	}, []string{"server"})
+
 	// errorsCount counts by kind: accept, max_connections, max_connections_per_uid, zero_frame,
 	// short_frame, read, read_timeout, formerr, notimp, ignored, write, peer_closed, shutdown.
 	errorsCount = promauto.NewCounterVec(prometheus.CounterOpts{
