@@ -6,6 +6,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/dnscache/dnscache/plugin/pkg/frontdoor"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -24,11 +25,11 @@ type cache interface {
 
 // door answers hits for one owner.
 type door struct {
-	cache  cache
-	report *frontdoor.Reporter
-	hits   prometheus.Counter
-	label  string
-	rotate bool // loadbalance (round_robin) is in the chain
+	cache           cache
+	report          *frontdoor.Reporter
+	hits, cacheHits prometheus.Counter
+	label           string
+	rotate          bool // loadbalance (round_robin) is in the chain
 }
 
 // prepareDoor decides whether u's socket answers hits in its readers; the chain must be built.
@@ -66,9 +67,10 @@ func (u *Unixsock) prepareDoor() {
 		u.doorWhy = why
 		return
 	}
-	d := &door{cache: wc, label: u.addr, hits: frontdoor.HitsCounter(u.addr), rotate: slices.Contains(names, "loadbalance")}
+	d := &door{cache: wc, label: u.addr, hits: frontdoor.HitsCounter(u.addr), cacheHits: wc.HitsCounter(u.addr),
+		rotate: slices.Contains(names, "loadbalance")}
 	if h, ok := first.Handler("prometheus").(*metrics.Metrics); ok {
-		d.report = &frontdoor.Reporter{Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus")}
+		d.report = &frontdoor.Reporter{Server: u.addr, Proto: "tcp", Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus")}
 	}
 	u.door = d
 }
@@ -76,17 +78,22 @@ func (u *Unixsock) prepareDoor() {
 // hit appends to dst the reply from the cache to the query msg, if it has one. The socket's
 // writer is TCP-like: no size limit, family 1, proto tcp (see writer).
 func (d *door) hit(msg, dst []byte) ([]byte, bool) {
-	start := time.Now()
+	start := d.cache.Now() // the cache's clock is time.Now but in tests
 	if d.rotate && !d.cache.RoundRobin() {
 		return nil, false // loadbalance's policy is not known to be round_robin (yet)
 	}
-	reply, rcode, ok := d.cache.Hit(msg, false, dst, d.label)
+	q, err := wire.ParseQuery(msg)
+	if err != nil {
+		return nil, false
+	}
+	reply, rcode, ok := d.cache.Answer(msg, &q, false, dst, start.UnixNano())
 	if !ok || (d.rotate && !frontdoor.Rotate(reply)) {
 		return nil, false
 	}
 	if d.report != nil {
-		d.report.Hit(d.label, msg, 1, "tcp", len(reply), rcode, start)
+		d.report.Hit(&q, msg, 1, len(reply), rcode, time.Since(start))
 	}
 	d.hits.Inc()
+	d.cacheHits.Inc()
 	return reply, true
 }

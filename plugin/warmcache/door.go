@@ -1,9 +1,12 @@
 package warmcache
 
 import (
+	"time"
+
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Hit answers the packed query msg from the cache without unpacking it, for a listener that
@@ -15,7 +18,21 @@ import (
 // ServeDNS gives through the rest of the server for the same query.
 func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte, int, bool) {
 	q, err := wire.ParseQuery(msg)
-	if err != nil || !q.Plain || q.Qclass != dns.ClassINET {
+	if err != nil {
+		return dst, 0, false
+	}
+	out, rcode, ok := c.Answer(msg, &q, udp, dst, c.now().UnixNano())
+	if ok {
+		c.metrics.get(server).hits.Inc()
+	}
+	return out, rcode, ok
+}
+
+// Answer is Hit for a query that wire.ParseQuery has parsed into q, at now (Unix
+// nanoseconds of Now), counting nothing: a listener that answers hits counts them in
+// HitsCounter, a batch at a time.
+func (c *WarmCache) Answer(msg []byte, q *wire.Query, udp bool, dst []byte, now int64) ([]byte, int, bool) {
+	if !q.Plain || q.Qclass != dns.ClassINET {
 		return dst, 0, false
 	}
 	switch q.Qtype {
@@ -36,13 +53,18 @@ func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte
 	}
 	qwire := msg[wire.HeaderLen:q.QNameEnd]
 	// Expired entries are not answered here: stale answers and refreshes are the chain's.
-	p := probe{qwire: qwire, qtype: q.Qtype, qclass: q.Qclass, do: q.DO, cd: q.CD, now: c.now().UnixNano(),
+	p := probe{qwire: qwire, qtype: q.Qtype, qclass: q.Qclass, do: q.DO, cd: q.CD, now: now,
 		raw: rawAlways, limit: limit, rt: replyTo{id: q.ID, rd: q.RD, cd: q.CD, ad: q.AD, edns: q.EDNS, do: q.DO,
 			size: q.UDPSize, flagsHi: q.FlagsHi, qwire: qwire}}
 	out := c.store.lookup(h, &p, dst)
 	if !p.rendered {
 		return dst, 0, false
 	}
-	c.metrics.get(server).hits.Inc()
 	return out, p.rcode, true
 }
+
+// Now is the cache's clock.
+func (c *WarmCache) Now() time.Time { return c.now() }
+
+// HitsCounter returns the counter of hits answered for server (warmcache_hits_total).
+func (c *WarmCache) HitsCounter(server string) prometheus.Counter { return c.metrics.get(server).hits }

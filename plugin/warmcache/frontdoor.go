@@ -86,7 +86,7 @@ func (c *WarmCache) prepareDoor(cfgs []*dnsserver.Config) error {
 	}
 	d := &frontdoor.Door{Cache: c, Server: srv, Label: fd.label, Rotate: slices.Contains(names, "loadbalance")}
 	if h, ok := cfg.Handler("prometheus").(*metrics.Metrics); ok {
-		d.Report = &frontdoor.Reporter{Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus"),
+		d.Report = &frontdoor.Reporter{Server: fd.label, Proto: "udp", Zones: h.ZoneNames, Plugin: frontdoor.After(names, "prometheus"),
 			Scrubbed: func(rc int) bool { return !c.rawFor(context.Background(), rc, true) }}
 	}
 	fd.door, fd.cfgs = d, cfgs

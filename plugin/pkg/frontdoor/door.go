@@ -8,14 +8,22 @@ import (
 	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Answerer renders a cache hit for a packed query (warmcache's Hit).
+// Answerer is the cache a front door answers hits from (warmcache).
 type Answerer interface {
-	Hit(msg []byte, udp bool, dst []byte, server string) ([]byte, int, bool)
+	// Answer appends to dst the reply to the packed query msg, which wire.ParseQuery has
+	// parsed into q, at now (the cache's clock, Unix nanoseconds), and returns it with its
+	// rcode; false when the query must go to the server. It counts nothing.
+	Answer(msg []byte, q *wire.Query, udp bool, dst []byte, now int64) ([]byte, int, bool)
+	// Now is the cache's clock.
+	Now() time.Time
+	// HitsCounter is the cache's counter of hits answered for server.
+	HitsCounter(server string) prometheus.Counter
 }
 
 // Door is what a group's sockets answer with: the cache for hits, the block's server for
@@ -30,28 +38,54 @@ type Door struct {
 	// Rotate reorders hits as loadbalance's round_robin does (Rotate).
 	Rotate bool
 
-	hits, passed prometheus.Counter
-	inflight     atomic.Int64 // misses being answered through Server
+	hits, passed, cacheHits prometheus.Counter
+	inflight                atomic.Int64 // misses being answered through Server
 }
 
 // counters resolves d's own counters once.
 func (d *Door) counters() {
 	if d.hits == nil {
 		d.hits, d.passed = hitsCount.WithLabelValues(d.Label), passedCount.WithLabelValues(d.Label)
+		d.cacheHits = d.Cache.HitsCounter(d.Label)
 	}
 }
 
-// hit renders the reply to b from the cache into dst.
-func (d *Door) hit(b []byte, fam int, dst []byte, start time.Time) ([]byte, bool) {
-	reply, rcode, ok := d.Cache.Hit(b, true, dst, d.Label)
+// batch is what one reader counts of a batch of datagrams before it sends the replies.
+type batch struct {
+	start time.Time // when the batch was read
+	now   int64     // the cache's clock then
+	hits  int
+	tally tally
+}
+
+// hit renders the reply to b from the cache into dst, and adds it to t.
+func (d *Door) hit(b []byte, fam int, dst []byte, t *batch) ([]byte, bool) {
+	q, err := wire.ParseQuery(b)
+	if err != nil {
+		return nil, false
+	}
+	reply, rcode, ok := d.Cache.Answer(b, &q, true, dst, t.now)
 	if !ok || (d.Rotate && !Rotate(reply)) {
 		return nil, false
 	}
 	if d.Report != nil {
-		d.Report.Hit(d.Label, b, fam, "udp", len(reply), rcode, start)
+		t.tally.add(d.Report, &q, b, fam, len(reply), rcode)
 	}
-	d.hits.Inc()
+	t.hits++
 	return reply, true
+}
+
+// count counts the hits of t, before their replies are sent, and empties it.
+func (d *Door) count(t *batch) {
+	if t.hits == 0 {
+		return
+	}
+	if d.Report != nil {
+		t.tally.flush(time.Since(t.start).Seconds())
+	}
+	d.hits.Add(float64(t.hits))
+	d.cacheHits.Add(float64(t.hits))
+	t.hits = 0
 }
 
 // miss answers b as CoreDNS's UDP server would, in a goroutine of its own, and calls done

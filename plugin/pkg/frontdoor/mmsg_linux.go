@@ -36,9 +36,9 @@ func newBatchIO(c *net.UDPConn, oobSize int) (*batchIO, error) {
 		return nil, err
 	}
 	b := &batchIO{
-		rc: rc, in: make([]unix.Mmsghdr, batch), inIov: make([]unix.Iovec, batch), bufs: make([][]byte, batch),
-		names: make([]unix.RawSockaddrInet6, batch), oobs: make([][]byte, batch),
-		out: make([]unix.Mmsghdr, 0, batch), outIov: make([]unix.Iovec, batch), keep: make([][]byte, 0, 2*batch),
+		rc: rc, in: make([]unix.Mmsghdr, batchLen), inIov: make([]unix.Iovec, batchLen), bufs: make([][]byte, batchLen),
+		names: make([]unix.RawSockaddrInet6, batchLen), oobs: make([][]byte, batchLen),
+		out: make([]unix.Mmsghdr, 0, batchLen), outIov: make([]unix.Iovec, batchLen), keep: make([][]byte, 0, 2*batchLen),
 	}
 	for i := range b.in {
 		b.bufs[i] = make([]byte, readSize+1)

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	batch = 32
+	batchLen = 32
 	// readSize is what CoreDNS's server reads of a datagram (miekg/dns's default UDPSize,
 	// 512): a longer query is cut there, and we must see what it sees. One more byte tells
 	// us that a datagram was longer.
@@ -73,7 +73,8 @@ func (g *Group) read(c *net.UDPConn) {
 	if err != nil {
 		return
 	}
-	replies := make([][]byte, batch)
+	var t batch
+	replies := make([][]byte, batchLen)
 	for i := range replies {
 		replies[i] = make([]byte, 0, replyCap)
 	}
@@ -87,7 +88,8 @@ func (g *Group) read(c *net.UDPConn) {
 			continue
 		}
 		d := g.door.Load()
-		start := time.Now()
+		t.start = time.Now()
+		t.now = d.Cache.Now().UnixNano()
 		for i := range n {
 			b, oob := bio.msg(i)
 			long := len(b) > readSize
@@ -100,7 +102,7 @@ func (g *Group) read(c *net.UDPConn) {
 			}
 			oob = cm.src(oob)
 			if !long {
-				if reply, ok := d.hit(b, fam, replies[i][:0], start); ok {
+				if reply, ok := d.hit(b, fam, replies[i][:0], &t); ok {
 					bio.queue(i, reply, oob)
 					continue
 				}
@@ -109,6 +111,7 @@ func (g *Group) read(c *net.UDPConn) {
 			d.inflight.Add(1)
 			d.miss(c, append([]byte(nil), b...), bio.addr(i), oob, func() { d.inflight.Add(-1); g.misses.Add(-1) })
 		}
+		d.count(&t)
 		bio.flush()
 	}
 }
