@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
+
+	"github.com/miekg/dns"
 )
 
 var (
@@ -260,7 +262,20 @@ func (c *conn) reply(m []byte, now time.Time) {
 		}
 		return
 	}
-	if !cl.rs.deliver(result{u: u, ctr: cl.ctr, local: c.local, msg: m, rcode: rc, wrong: wrong}) {
+	res := result{u: u, ctr: cl.ctr, local: c.local, msg: m, rcode: rc, wrong: wrong}
+	if ok && cl.rs.claim() {
+		// The first reply that may win is unpacked here, on the reader's long-lived
+		// goroutine, not on the query's: that one is new per UDP query, starts with a small
+		// stack, and miekg/dns's unpacking runs deep enough to have the runtime copy it to
+		// a bigger one, for every query.
+		res.m = new(dns.Msg)
+		if res.m.Unpack(m) != nil {
+			res.m, res.bad = nil, true
+			cl.ctr.errorf(kindGarbage)
+			cl.rs.unclaim()
+		}
+	}
+	if !cl.rs.deliver(res) {
 		cl.ctr.lateReply()
 	}
 }

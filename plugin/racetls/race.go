@@ -6,11 +6,13 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
 
+	"github.com/coredns/coredns/plugin/dnstap"
 	"github.com/miekg/dns"
 )
 
@@ -25,6 +27,8 @@ type result struct {
 	ctr   *counters // the call's
 	local net.Addr  // the local address of the connection that carried the query
 	msg   []byte
+	m     *dns.Msg // msg unpacked, for the reply that claimed the race (see conn.reply)
+	bad   bool     // msg may have won but does not unpack (counted as garbage)
 	rcode int
 	wrong bool // a reply to the query's ID without its question
 	err   error
@@ -34,9 +38,34 @@ type result struct {
 // upstream and every upstream delivers at most one result, so delivering
 // never blocks, even after the race is over.
 type race struct {
-	ch   chan result
-	wake chan struct{} // an asked upstream's connection broke: ask the next one now
-	done atomic.Bool
+	ch      chan result
+	wake    chan struct{} // an asked upstream's connection broke: ask the next one now
+	done    atomic.Bool
+	claimed atomic.Bool // a reader is unpacking a reply that may win
+
+	// The rest is the resolving goroutine's own. It lives here, on the heap with the race,
+	// rather than in resolve's frame: each UDP query runs on a new goroutine whose stack
+	// starts small, and a deep frame under the sends made the runtime copy it to a bigger
+	// one for every query.
+	rt                *RaceTLS
+	order             []*upstream
+	scratch           [8]*upstream
+	next, outstanding int
+	q                 []byte // the packed query
+	qlen              int    // its question section's length
+	start, deadline   time.Time
+	server            string // the request's server label
+	best              result // the best failure so far, when hasBest
+	hasBest           bool
+	cur               result // the result wait returned
+	t                 *time.Timer
+	escalate          time.Duration // silence asks one more upstream after this
+	escAt             time.Time
+	taps              []*dnstap.Dnstap
+	waiting           []waitingTap // asked at a time when no connection had room
+	ctx               context.Context
+	w                 dns.ResponseWriter
+	req               *dns.Msg
 }
 
 // deliver hands r to the race; it reports false when the race was already decided.
@@ -49,6 +78,13 @@ func (rs *race) deliver(r result) bool {
 }
 
 func (rs *race) finished() bool { return rs.done.Load() }
+
+// claim reports whether the caller, a connection's reader with a reply that may win,
+// is the first: it unpacks that reply for the race (see conn.reply). A claim whose reply
+// does not unpack is given back with unclaim.
+func (rs *race) claim() bool { return !rs.done.Load() && rs.claimed.CompareAndSwap(false, true) }
+
+func (rs *race) unclaim() { rs.claimed.Store(false) }
 
 // nudge tells the race that a query it sent is being re-sent after its connection
 // broke: the re-send goes on, and the race escalates without waiting for silence.
@@ -92,127 +128,204 @@ func failRank(r *result) int {
 // its upstream, or the best failure reply when nothing won before the deadline.
 // Metrics count under server, the request's server label.
 func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.Msg, server string) (*dns.Msg, *upstream, error) {
+	rs, err := rt.newRace(ctx, w, req, server)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rs.end()
+	for {
+		res := rs.wait()
+		if res == nil {
+			return rs.bestFailure()
+		}
+		m := res.m
+		if m == nil {
+			// Another reply held the claim when this one was read: unpack it here.
+			m = new(dns.Msg)
+			if m.Unpack(res.msg) != nil {
+				res.ctr.errorf(kindGarbage)
+				rs.ask()
+				continue
+			}
+		}
+		res.ctr.win()
+		return m, res.u, nil
+	}
+}
+
+// newRace packs the query r, asks the first upstreams and starts the race's timer.
+func (rt *RaceTLS) newRace(ctx context.Context, w dns.ResponseWriter, req *dns.Msg, server string) (*race, error) {
 	r := withoutHopByHop(req)
 	// Packed once; every upstream gets a copy with its connection's ID.
 	q, err := r.Pack()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	qlen, err := wire.QuestionLen(q)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	taps := rt.taps()
 	now := time.Now()
-	deadline := now.Add(rt.opts.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	rs := &race{rt: rt, q: q, qlen: qlen, start: now, deadline: now.Add(rt.opts.timeout), server: server,
+		taps: rt.taps(), ctx: ctx, w: w, req: req}
+	if d, ok := ctx.Deadline(); ok && d.Before(rs.deadline) {
+		rs.deadline = d
 	}
-
-	var scratch [8]*upstream
-	order := rt.order(scratch[:0])
-	rs := &race{ch: make(chan result, len(order)), wake: make(chan struct{}, 1)}
-	defer rs.done.Store(true)
-
-	// A query that waits for a connection is tapped once its connection is known: with
-	// its result, or when the race ends without one.
-	var waiting []waitingTap
-	if taps != nil {
-		defer func() {
-			for _, wt := range waiting {
-				tapQuery(ctx, taps, wt.u, nil, w, req, q, wt.at)
-			}
-		}()
-	}
-	next, outstanding := 0, 0
-	ask := func() bool {
-		for next < len(order) {
-			u := order[next]
-			next++
-			buf := make([]byte, 2+len(q))
-			binary.BigEndian.PutUint16(buf, uint16(len(q)))
-			copy(buf[2:], q)
-			ctr := u.forServer(server)
-			local, err := u.send(&call{buf: buf, qlen: qlen, rs: rs, ctr: ctr, deadline: deadline})
-			if err != nil {
-				ctr.errorf(sendKind(err))
-				continue
-			}
-			ctr.query()
-			switch {
-			case taps == nil:
-			case local == nil:
-				waiting = append(waiting, waitingTap{u, time.Now()})
-			default:
-				tapQuery(ctx, taps, u, local, w, req, q, time.Now())
-			}
-			outstanding++
-			return true
-		}
-		return false
-	}
+	rs.order = rt.order(rs.scratch[:0])
+	rs.ch, rs.wake = make(chan result, len(rs.order)), make(chan struct{}, 1)
 	for range rt.opts.width {
-		if !ask() {
+		if !rs.ask() {
 			break
 		}
 	}
-
+	rs.escalate = rt.escalation(rs.order)
+	rs.escAt = now.Add(rs.escalate)
 	// One timer serves both the escalation of silence and the deadline.
-	escalate := rt.escalation(order)
-	escAt := now.Add(escalate)
-	wake := func() time.Duration {
-		if next < len(order) && escAt.Before(deadline) {
-			return time.Until(escAt)
-		}
-		return time.Until(deadline)
-	}
-	t := time.NewTimer(wake())
-	defer t.Stop()
+	rs.t = getTimer(rs.wakeIn())
+	return rs, nil
+}
 
-	var best *result
-	for outstanding > 0 || ask() {
+// end ends the race: later results are late. A query that waited for a connection is
+// tapped once its connection is known, with its result, or here without one.
+func (rs *race) end() {
+	putTimer(rs.t)
+	if rs.taps != nil {
+		rs.tapWaiting()
+	}
+	rs.done.Store(true)
+}
+
+// wait waits for the results of the race rs, asks more upstreams on failures and
+// silence, and returns the next reply that may win, or nil when the race is over
+// without one.
+func (rs *race) wait() *result {
+	for rs.outstanding > 0 || rs.ask() {
 		select {
-		case res := <-rs.ch:
-			outstanding--
-			if taps != nil {
-				if i := slices.IndexFunc(waiting, func(wt waitingTap) bool { return wt.u == res.u }); i >= 0 {
-					tapQuery(ctx, taps, res.u, res.local, w, req, q, waiting[i].at)
-					waiting = slices.Delete(waiting, i, i+1)
-				}
-				if res.err == nil {
-					tapReply(ctx, taps, res.u, res.local, w, req, res.msg, now)
-				}
-			}
-			if res.err == nil && !res.wrong && isWinner(res.rcode) {
-				m := new(dns.Msg)
-				if m.Unpack(res.msg) == nil {
-					res.ctr.win()
-					return m, res.u, nil
-				}
-				res.ctr.errorf(kindGarbage)
-			} else if res.err == nil && (best == nil || failRank(&res) > failRank(best)) {
-				best = &res
+		case rs.cur = <-rs.ch:
+			rs.outstanding--
+			if rs.candidate(&rs.cur) {
+				return &rs.cur
 			}
 			// A failure escalates at once to the next upstream.
-			ask()
+			rs.ask()
 		case <-rs.wake:
-			ask()
-		case <-t.C:
+			rs.ask()
+		case <-rs.t.C:
 			now := time.Now()
-			if !now.Before(deadline) {
-				return bestFailure(best, req)
+			if !now.Before(rs.deadline) {
+				return nil
 			}
-			if !now.Before(escAt) {
+			if !now.Before(rs.escAt) {
 				// Silence escalates too.
-				ask()
-				escAt = now.Add(escalate)
+				rs.ask()
+				rs.escAt = now.Add(rs.escalate)
 			}
-			t.Reset(wake())
-		case <-ctx.Done():
-			return bestFailure(best, req)
+			rs.t.Reset(rs.wakeIn())
+		case <-rs.ctx.Done():
+			return nil
 		}
 	}
-	return bestFailure(best, req)
+	return nil
+}
+
+// wakeIn returns how long the race may wait before it escalates (while an upstream
+// is left to ask) or reaches its deadline.
+func (rs *race) wakeIn() time.Duration {
+	if rs.next < len(rs.order) && rs.escAt.Before(rs.deadline) {
+		return time.Until(rs.escAt)
+	}
+	return time.Until(rs.deadline)
+}
+
+// ask sends the query to the next upstream that takes it, and reports whether one did.
+func (rs *race) ask() bool {
+	for rs.next < len(rs.order) {
+		u := rs.order[rs.next]
+		rs.next++
+		buf := make([]byte, 2+len(rs.q))
+		binary.BigEndian.PutUint16(buf, uint16(len(rs.q)))
+		copy(buf[2:], rs.q)
+		ctr := u.forServer(rs.server)
+		local, err := u.send(&call{buf: buf, qlen: rs.qlen, rs: rs, ctr: ctr, deadline: rs.deadline})
+		if err != nil {
+			ctr.errorf(sendKind(err))
+			continue
+		}
+		ctr.query()
+		switch {
+		case rs.taps == nil:
+		case local == nil:
+			rs.waiting = append(rs.waiting, waitingTap{u, time.Now()})
+		default:
+			tapQuery(rs.ctx, rs.taps, u, local, rs.w, rs.req, rs.q, time.Now())
+		}
+		rs.outstanding++
+		return true
+	}
+	return false
+}
+
+// candidate takes one upstream's result: it reports whether the reply may win, or
+// keeps it when it is the best failure so far.
+func (rs *race) candidate(res *result) bool {
+	if rs.taps != nil {
+		rs.tapResult(res)
+	}
+	if res.err != nil || res.bad {
+		return false
+	}
+	if !res.wrong && isWinner(res.rcode) {
+		return true
+	}
+	if !rs.hasBest || failRank(res) > failRank(&rs.best) {
+		rs.best, rs.hasBest = *res, true
+	}
+	return false
+}
+
+// tapResult sends res to dnstap: the query if it waited for its connection, and the reply.
+func (rs *race) tapResult(res *result) {
+	if i := slices.IndexFunc(rs.waiting, func(wt waitingTap) bool { return wt.u == res.u }); i >= 0 {
+		tapQuery(rs.ctx, rs.taps, res.u, res.local, rs.w, rs.req, rs.q, rs.waiting[i].at)
+		rs.waiting = slices.Delete(rs.waiting, i, i+1)
+	}
+	if res.err == nil {
+		tapReply(rs.ctx, rs.taps, res.u, res.local, rs.w, rs.req, res.msg, rs.start)
+	}
+}
+
+// tapWaiting taps the queries still waiting for a connection when the race ends.
+func (rs *race) tapWaiting() {
+	for _, wt := range rs.waiting {
+		tapQuery(rs.ctx, rs.taps, wt.u, nil, rs.w, rs.req, rs.q, wt.at)
+	}
+}
+
+// bestFailure returns the best failure reply of the race.
+func (rs *race) bestFailure() (*dns.Msg, *upstream, error) {
+	if !rs.hasBest {
+		return nil, nil, errNoReply
+	}
+	return bestFailure(&rs.best, rs.req)
+}
+
+// timers holds stopped timers for races: one per query otherwise. A stopped timer
+// delivers nothing afterwards (Go 1.23 timers), so it is reused as new.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+func getTimer(d time.Duration) *time.Timer {
+	t := timers.Get().(*time.Timer)
+	t.Reset(d)
+	return t
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // waitingTap is a query asked of u at a time when no connection had room for it.
