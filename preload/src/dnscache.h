@@ -299,6 +299,9 @@ void *dc_dns_fn(enum dc_dns_fn which);
 
 /* ---- lookup.c ---- */
 
+/* dc_result is one lookup's outcome, malloc'd to its size: the addresses
+ * and names it has, nothing more (a thread carries no result between
+ * lookups; nss.c keeps one only for glibc's ERANGE retry). */
 struct dc_result {
 	int status;    /* enum nss_status */
 	int herrno;
@@ -307,14 +310,16 @@ struct dc_result {
 	int32_t ttl;
 	bool hostent;  /* aliases valid (gethostbyname3 rules) */
 	int family;    /* AF_UNSPEC for gethostbyname4, else AF_INET/AF_INET6 */
-	int naddrs;
-	struct { int family; uint8_t addr[16]; } addrs[2 * DC_MAX_ADDRS];
-	char canon[DC_MAXDNAME];
 	int naliases;
 	uint16_t alias_off[DC_MAX_ALIASES];
-	char names[DC_NAMES_BYTES];
+	const char *canon; /* getaddrinfo's canonical name ("" when none) */
+	const char *names; /* the aliases' strings (hostent) */
+	int naddrs;
+	struct dc_addr { int family; uint8_t addr[16]; } addrs[]; /* naddrs */
 };
-/* dc_lookup resolves name for family (AF_UNSPEC: A and AAAA, gaih rules). */
-void dc_lookup(const char *name, int family, struct dc_result *r);
+/* dc_lookup resolves name for family (AF_UNSPEC: A and AAAA, gaih rules)
+ * and returns the result, malloc'd (the caller frees it), or NULL when out
+ * of memory (then the cache could not answer: ask glibc's dns). */
+struct dc_result *dc_lookup(const char *name, int family);
 
 #endif

@@ -118,156 +118,162 @@ static int slice(const struct dc_answer *a)
 	return NSS_STATUS_SUCCESS;
 }
 
+/* result allocates a result with room for naddrs addresses and nbytes of
+ * names, its header copied from h. */
+static struct dc_result *result(const struct dc_result *h, int naddrs, size_t nbytes)
+{
+	size_t addrs = (size_t)naddrs * sizeof(struct dc_addr);
+	struct dc_result *r = malloc(sizeof *r + addrs + nbytes);
+	if (!r)
+		return NULL;
+	*r = *h;
+	r->naddrs = 0;
+	r->names = (char *)r->addrs + addrs;
+	r->canon = "";
+	return r;
+}
+
 static void add_addrs(struct dc_result *r, const struct dc_answer *a, int family)
 {
-	for (int i = 0; i < a->naddrs && r->naddrs < 2 * DC_MAX_ADDRS; i++) {
+	for (int i = 0; i < a->naddrs; i++) {
 		r->addrs[r->naddrs].family = family;
 		memcpy(r->addrs[r->naddrs].addr, a->addrs[i], (size_t)a->addrlen);
 		r->naddrs++;
 	}
 }
 
-static void finish(struct walk *w, int family, struct dc_result *r)
+/* finish builds the result of the answering candidate. */
+static struct dc_result *finish(struct walk *w, int family, struct dc_result *h)
 {
-	r->naddrs = 0;
-	r->naliases = 0;
-	r->canon[0] = 0;
-	r->ttl = INT32_MAX;
+	struct dc_result *r;
+	h->ttl = INT32_MAX;
+	h->err = 0;
 	if (family == AF_UNSPEC) {
-		int s = NSS_STATUS_NOTFOUND;
-		bool canon_from_first = false;
-		if (w->present[0]) {
-			s = slice(w->ans[0]);
-			if (s == NSS_STATUS_SUCCESS) {
-				add_addrs(r, w->ans[0], w->b.qtype[0] == DC_T_A ? AF_INET : AF_INET6);
-				strcpy(r->canon, w->ans[0]->canon);
-				canon_from_first = true;
-			}
-		}
+		int s = NSS_STATUS_NOTFOUND, s2 = NSS_STATUS_NOTFOUND;
+		const struct dc_answer *a0 = NULL, *a1 = NULL;
+		if (w->present[0] && (s = slice(w->ans[0])) == NSS_STATUS_SUCCESS)
+			a0 = w->ans[0];
 		if (w->b.nq == 2 && w->present[1]) {
-			int s2 = slice(w->ans[1]);
-			if (s2 == NSS_STATUS_SUCCESS) {
-				add_addrs(r, w->ans[1], AF_INET6);
-				if (!canon_from_first)
-					strcpy(r->canon, w->ans[1]->canon);
-			}
+			s2 = slice(w->ans[1]);
+			if (s2 == NSS_STATUS_SUCCESS)
+				a1 = w->ans[1];
 			if (s != NSS_STATUS_SUCCESS && s2 != NSS_STATUS_NOTFOUND)
 				s = s2;
 		}
 		for (int k = 0; k < w->b.nq; k++)
-			if (w->present[k] && w->ans[k]->ttl < r->ttl)
-				r->ttl = w->ans[k]->ttl;
-		r->status = s;
-		r->herrno = s == NSS_STATUS_SUCCESS ? NETDB_SUCCESS : HOST_NOT_FOUND;
-		r->err = 0;
-		return;
+			if (w->present[k] && w->ans[k]->ttl < h->ttl)
+				h->ttl = w->ans[k]->ttl;
+		h->status = s;
+		h->herrno = s == NSS_STATUS_SUCCESS ? NETDB_SUCCESS : HOST_NOT_FOUND;
+		/* The canonical name of the first reply that has addresses. */
+		const char *canon = a0 ? a0->canon : a1 ? a1->canon : "";
+		size_t clen = strlen(canon) + 1;
+		r = result(h, (a0 ? a0->naddrs : 0) + (a1 ? a1->naddrs : 0), clen);
+		if (!r)
+			return NULL;
+		if (a0)
+			add_addrs(r, a0, w->b.qtype[0] == DC_T_A ? AF_INET : AF_INET6);
+		if (a1)
+			add_addrs(r, a1, AF_INET6);
+		memcpy((char *)r->names, canon, clen);
+		r->canon = r->names;
+		return r;
 	}
 	/* getanswer_r and gethostbyname3_context. */
 	const struct dc_answer *a = w->ans[0];
-	r->ttl = a->ttl;
+	h->ttl = a->ttl;
 	if (a->rcode == DC_NXDOMAIN || !a->qname_hnok) {
-		r->status = NSS_STATUS_NOTFOUND;
-		r->herrno = HOST_NOT_FOUND;
-		r->err = ENOENT;
-		return;
+		h->status = NSS_STATUS_NOTFOUND;
+		h->herrno = HOST_NOT_FOUND;
+		h->err = ENOENT;
+		return result(h, 0, 0);
 	}
 	if (a->naddrs == 0) {
-		r->status = NSS_STATUS_TRYAGAIN;
-		r->herrno = NO_RECOVERY;
-		r->err = ENOENT;
-		return;
+		h->status = NSS_STATUS_TRYAGAIN;
+		h->herrno = NO_RECOVERY;
+		h->err = ENOENT;
+		return result(h, 0, 0);
 	}
+	size_t nbytes = a->naliases ? a->alias_off[a->naliases - 1] +
+	                              strlen(dc_alias(a, a->naliases - 1)) + 1 : 0;
+	h->status = NSS_STATUS_SUCCESS;
+	h->herrno = NETDB_SUCCESS;
+	h->naliases = a->naliases;
+	memcpy(h->alias_off, a->alias_off, sizeof h->alias_off);
+	r = result(h, a->naddrs, nbytes);
+	if (!r)
+		return NULL;
 	add_addrs(r, a, family);
 	/* getanswer_r: A results are ordered by the sortlist. */
 	if (family == AF_INET && r->naddrs > 1 && w->rc->nsort > 0)
 		dc_addrsort(w->rc, r->addrs[0].addr, sizeof r->addrs[0], r->naddrs);
-	memcpy(r->names, a->names, sizeof r->names);
-	memcpy(r->alias_off, a->alias_off, sizeof r->alias_off);
-	r->naliases = a->naliases;
-	r->status = NSS_STATUS_SUCCESS;
-	r->herrno = NETDB_SUCCESS;
-	r->err = 0;
+	memcpy((char *)r->names, a->names, nbytes);
+	return r;
 }
 
 /* unavail: the cache could not answer; glibc's dns module will (nss.c). */
-static void unavail(struct dc_result *r)
+static struct dc_result *unavail(struct dc_result *h)
 {
-	r->status = NSS_STATUS_UNAVAIL;
-	r->herrno = TRY_AGAIN;
-	r->err = 0;
-	r->naddrs = 0;
-	r->fallback = true;
+	h->status = NSS_STATUS_UNAVAIL;
+	h->herrno = TRY_AGAIN;
+	h->err = 0;
+	h->fallback = true;
+	return result(h, 0, 0);
 }
 
-void dc_lookup(const char *name, int family, struct dc_result *r)
+struct dc_result *dc_lookup(const char *name, int family)
 {
 	const struct dc_config *cfg = dc_config();
-	r->family = family;
-	r->hostent = family != AF_UNSPEC;
-	r->fallback = false;
-	if (cfg->disabled || dc_breaker_open()) {
-		unavail(r);
-		return;
-	}
+	struct dc_result h = {.family = family, .hostent = family != AF_UNSPEC};
+	if (cfg->disabled || dc_breaker_open())
+		return unavail(&h);
 	/* check_name in nss_dns: no query for a name that is not a host name. */
 	if (!dc_name_hnok(name)) {
-		if (strchr(name, '\\')) {
-			unavail(r); /* escapes: glibc's parser handles them */
-			return;
-		}
-		r->status = NSS_STATUS_NOTFOUND;
-		r->herrno = HOST_NOT_FOUND;
-		r->err = 0;
-		r->naddrs = 0;
-		return;
+		if (strchr(name, '\\'))
+			return unavail(&h); /* escapes: glibc's parser handles them */
+		h.status = NSS_STATUS_NOTFOUND;
+		h.herrno = HOST_NOT_FOUND;
+		return result(&h, 0, 0);
 	}
 	const void *rctoken;
 	const struct dc_resconf *rc = dc_resconf_acquire(&rctoken);
-	if (!rc) {
-		unavail(r);
-		return;
-	}
+	if (!rc)
+		return unavail(&h);
+	struct dc_result *r = NULL;
 	/* HOSTALIASES (nss_dns, then __res_context_search): a dotless name's
 	 * alias is searched instead; an alias that is itself a dotless alias
 	 * is asked as-is only. */
-	char alias[DC_MAXDNAME], alias2[DC_MAXDNAME];
+	char *alias = rc->hostaliases ? malloc(2 * DC_MAXDNAME) : NULL;
 	bool as_is_only = false;
-	if (dc_hostalias(rc, name, alias, sizeof alias))
+	if (alias && dc_hostalias(rc, name, alias, DC_MAXDNAME))
 		name = alias;
-	if (dc_hostalias(rc, name, alias2, sizeof alias2)) {
-		name = alias2;
+	if (alias && dc_hostalias(rc, name, alias + DC_MAXDNAME, DC_MAXDNAME)) {
+		name = alias + DC_MAXDNAME;
 		as_is_only = true;
 	}
 	struct dc_plan *plan = calloc(1, sizeof *plan);
 	const char *dot = strchr(name, '.');
-	struct walk w = {.hostent = r->hostent, .rc = rc,
+	struct walk w = {.hostent = h.hostent, .rc = rc,
 	                 .b = {.plan = plan, .pipeline = cfg->pipeline,
 	                       .dotted = dot && dot[1], .io = DC_IO_UNAVAIL}};
 	w.ans[0] = malloc(sizeof(struct dc_answer));
 	w.ans[1] = malloc(sizeof(struct dc_answer));
-	if (!plan || !w.ans[0] || !w.ans[1]) {
-		unavail(r);
+	if (!plan || !w.ans[0] || !w.ans[1] || (rc->hostaliases && !alias))
 		goto out;
-	}
 	if (as_is_only) {
 		struct dc_resconf one = {.ndots = 0};
-		if (!dc_search_plan(&one, name, plan)) {
-			unavail(r);
+		if (!dc_search_plan(&one, name, plan))
 			goto out;
-		}
 		plan->n = 1;
 		plan->as_is_last = 0;
 		plan->trailing_dot = true; /* the walk stops after it */
 	} else if (!dc_search_plan(rc, name, plan)) {
-		unavail(r);
 		goto out;
 	}
 	w.b.cand = calloc((size_t)plan->n, sizeof *w.b.cand);
 	w.b.used = calloc(4 * (size_t)plan->n, sizeof *w.b.used); /* twice: one reopen */
-	if (!w.b.cand || !w.b.used) {
-		unavail(r);
+	if (!w.b.cand || !w.b.used)
 		goto out;
-	}
 	if (family == AF_UNSPEC) {
 		w.b.qtype[0] = DC_T_A;
 		w.b.qtype[1] = DC_T_AAAA;
@@ -286,21 +292,24 @@ void dc_lookup(const char *name, int family, struct dc_result *r)
 	bool sf_fallback = idx != -2 && servfail && cfg->fallback;
 	dc_breaker_record(w.b.io, sf_fallback);
 	if (idx == -2 || sf_fallback) {
-		unavail(r);
+		r = unavail(&h);
 	} else if (idx == -1) {
 		/* _nss_dns_gethostbyname{3,4}_r after a failed res_search: a
 		 * last candidate that got SERVFAIL leaves errno ETIMEDOUT
 		 * (res_send), which maps to UNAVAIL; otherwise NOTFOUND. */
-		r->naddrs = 0;
-		r->herrno = herrno;
-		r->status = (servfail & DC_SF_LAST) ? NSS_STATUS_UNAVAIL : NSS_STATUS_NOTFOUND;
-		r->err = herrno == TRY_AGAIN ? EAGAIN : 0;
+		h.herrno = herrno;
+		h.status = (servfail & DC_SF_LAST) ? NSS_STATUS_UNAVAIL : NSS_STATUS_NOTFOUND;
+		h.err = herrno == TRY_AGAIN ? EAGAIN : 0;
+		r = result(&h, 0, 0);
 	} else {
-		finish(&w, family, r);
+		r = finish(&w, family, &h);
 	}
-	dc_debug("%s family %d: status %d herrno %d, %d addresses", name, family, r->status,
-	         r->herrno, r->naddrs);
+	if (r)
+		dc_debug("%s family %d: status %d herrno %d, %d addresses", name, family, r->status,
+		         r->herrno, r->naddrs);
 out:
+	if (!r && !h.fallback)
+		r = unavail(&h); /* out of memory: glibc's dns does it */
 	dc_batch_free(&w.b);
 	free(w.b.cand);
 	free(w.b.used);
@@ -309,5 +318,7 @@ out:
 	if (plan)
 		dc_plan_free(plan);
 	free(plan);
+	free(alias);
 	dc_resconf_release(rctoken);
+	return r;
 }

@@ -75,6 +75,7 @@ static void *next(const char *sym)
 struct mconf {
 	int ndots;
 	char search[256];
+	char line[256];
 };
 
 static void read_conf(struct mconf *c)
@@ -86,8 +87,8 @@ static void read_conf(struct mconf *c)
 	for (char *p = text, *end = text + len; text && p < end;) {
 		char *eol = memchr(p, '\n', (size_t)(end - p));
 		size_t l = (size_t)((eol ? eol + 1 : end) - p);
-		char line[256];
-		if (l < sizeof line) { /* longer lines are ignored, as fgets does in musl */
+		char *line = c->line;
+		if (l < sizeof c->line) { /* longer lines are ignored, as fgets does in musl */
 			memcpy(line, p, l);
 			line[l] = 0;
 			if (!strncmp(line, "options", 7) && isspace((unsigned char)line[7])) {
@@ -112,7 +113,7 @@ static void read_conf(struct mconf *c)
 /* in_hosts: whether musl's name_from_hosts could answer name (a line
  * naming it, whitespace-delimited, case-sensitive): then musl's own
  * getaddrinfo does the lookup. */
-static bool in_hosts(const char *name)
+__attribute__((noinline)) static bool in_hosts(const char *name)
 {
 	size_t len, nl = strlen(name);
 	char *text = dc_read_file("/etc/hosts", &len);
@@ -134,7 +135,7 @@ static bool in_hosts(const char *name)
 
 /* numeric: __lookup_ipliteral's forms (inet_aton's, and IPv6 with a
  * %scope) are musl's own business. */
-static bool numeric(const char *name)
+__attribute__((noinline)) static bool numeric(const char *name)
 {
 	struct in_addr a4;
 	return inet_aton(name, &a4) || strchr(name, ':');
@@ -269,25 +270,27 @@ static int dns_search(const char *name, int family, struct maddr *addrs, char *c
 	const struct dc_config *cfg = dc_config();
 	if (cfg->disabled || dc_breaker_open())
 		return UNAVAIL;
-	struct mconf mc;
-	read_conf(&mc);
 	size_t l = strlen(name), dots = 0;
 	for (size_t i = 0; i < l; i++)
 		dots += name[i] == '.';
 	if (l == 0)
 		return EAI_NONAME;
 	bool trailing = name[l - 1] == '.';
-	if ((int)dots >= mc.ndots || trailing)
-		mc.search[0] = 0;
 	if (trailing)
 		l--;
 	if (!l || name[l - 1] == '.' || l >= 256)
 		return EAI_NONAME;
+	struct mconf *mc = malloc(sizeof *mc);
+	if (!mc)
+		return UNAVAIL;
+	read_conf(mc);
+	if ((int)dots >= mc->ndots || trailing)
+		mc->search[0] = 0;
 
 	/* The candidates: name.domain for each search word that fits, then
 	 * the name. */
 	int ncand = 1;
-	for (char *p = mc.search; *p;) {
+	for (char *p = mc->search; *p;) {
 		while (isspace((unsigned char)*p))
 			p++;
 		char *z = p;
@@ -307,7 +310,7 @@ static int dns_search(const char *name, int family, struct maddr *addrs, char *c
 	bool servfail = false;
 	if (!plan.names || !b.cand || !b.used)
 		goto out;
-	for (char *p = mc.search; *p;) {
+	for (char *p = mc->search; *p;) {
 		while (isspace((unsigned char)*p))
 			p++;
 		char *z = p;
@@ -387,6 +390,7 @@ out:
 	free(b.cand);
 	free(b.used);
 	free(plan.names);
+	free(mc);
 	dc_debug("%s family %d: %d", name, family, rc);
 	return rc;
 }
@@ -540,11 +544,19 @@ static int lookup(const char *name, int family, int flags, struct maddr *addrs, 
 
 /* ---- the interposed functions ---- */
 
+/* found: one lookup's addresses and canonical name, on the heap (issue 13:
+ * a call's stack stays small; musl's own getaddrinfo, which the services
+ * are expanded with, takes 3.7 KiB of it already). */
+struct mres {
+	struct maddr addrs[MAXADDRS];
+	char canon[256];
+};
+
 typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
 
 /* addrconfig: musl's AI_ADDRCONFIG test (a UDP socket of the family can
  * connect to its loopback address).  Returns 0, or an EAI_* code. */
-static int addrconfig(int *family)
+__attribute__((noinline)) static int addrconfig(int *family)
 {
 	static const struct sockaddr_in lo4 = {.sin_family = AF_INET, .sin_port = 65535,
 	                                       .sin_addr.s_addr = 0x0100007f};
@@ -582,42 +594,29 @@ static int addrconfig(int *family)
 	return 0;
 }
 
-DC_API int getaddrinfo(const char *host, const char *serv, const struct addrinfo *hint,
-                       struct addrinfo **res)
+/* gai_answer is getaddrinfo after the services were expanded into tmpl
+ * (which it frees): the lookup, then the results laid out as musl's. */
+__attribute__((noinline)) static int gai_answer(gai_fn real, const char *host, const char *serv,
+                                                const struct addrinfo *hint, int family, int flags,
+                                                struct addrinfo *tmpl, struct addrinfo **res,
+                                                int saved)
 {
-	gai_fn real = (gai_fn)next("getaddrinfo");
-	if (!real)
-		return EAI_SYSTEM;
-	int family = hint ? hint->ai_family : AF_UNSPEC, flags = hint ? hint->ai_flags : 0;
-	const int mask = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_V4MAPPED | AI_ALL |
-	                 AI_ADDRCONFIG | AI_NUMERICSERV;
-	if (!host || (flags & mask) != flags || (flags & AI_NUMERICHOST) ||
-	    (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) || numeric(host) ||
-	    strnlen(host, 255) - 1 >= 254 || in_hosts(host))
-		return real(host, serv, hint, res);
-	int saved = errno;
-	if (flags & AI_ADDRCONFIG) {
-		int e = addrconfig(&family);
-		if (e)
-			return e;
+	struct mres *m = malloc(sizeof *m);
+	if (!m) {
+		freeaddrinfo(tmpl);
+		return EAI_MEMORY;
 	}
-	/* The services, as musl expands them: a template lookup of a numeric
-	 * host gives the socket types, protocols and ports. */
-	struct addrinfo th = {.ai_family = AF_INET, .ai_socktype = hint ? hint->ai_socktype : 0,
-	                      .ai_protocol = hint ? hint->ai_protocol : 0,
-	                      .ai_flags = AI_NUMERICHOST | (flags & AI_NUMERICSERV)}, *tmpl;
-	int e = real("0.0.0.0", serv, &th, &tmpl);
-	if (e)
-		return e;
-	struct maddr addrs[MAXADDRS];
-	char canon[256];
-	int n = lookup(host, family, flags, addrs, canon);
+	struct maddr *addrs = m->addrs;
+	const char *canon = m->canon;
+	int n = lookup(host, family, flags, addrs, m->canon);
 	if (n == UNAVAIL) {
+		free(m);
 		freeaddrinfo(tmpl);
 		errno = saved;
 		return real(host, serv, hint, res);
 	}
 	if (n < 0) {
+		free(m);
 		freeaddrinfo(tmpl);
 		return n;
 	}
@@ -627,6 +626,7 @@ DC_API int getaddrinfo(const char *host, const char *serv, const struct addrinfo
 	size_t clen = strlen(canon);
 	struct aibuf *out = calloc(1, (size_t)(n * ns) * sizeof *out + clen + 1);
 	if (!out) {
+		free(m);
 		freeaddrinfo(tmpl);
 		return EAI_MEMORY;
 	}
@@ -659,10 +659,43 @@ DC_API int getaddrinfo(const char *host, const char *serv, const struct addrinfo
 		}
 	}
 	out[0].ref = (short)(n * ns);
+	free(m);
 	freeaddrinfo(tmpl);
 	errno = saved;
 	*res = &out->ai;
 	return 0;
+}
+
+DC_API int getaddrinfo(const char *host, const char *serv, const struct addrinfo *hint,
+                       struct addrinfo **res)
+{
+	gai_fn real = (gai_fn)next("getaddrinfo");
+	if (!real)
+		return EAI_SYSTEM;
+	int family = hint ? hint->ai_family : AF_UNSPEC, flags = hint ? hint->ai_flags : 0;
+	const int mask = AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_V4MAPPED | AI_ALL |
+	                 AI_ADDRCONFIG | AI_NUMERICSERV;
+	if (!host || (flags & mask) != flags || (flags & AI_NUMERICHOST) ||
+	    (family != AF_UNSPEC && family != AF_INET && family != AF_INET6) || numeric(host) ||
+	    strnlen(host, 255) - 1 >= 254 || in_hosts(host))
+		return real(host, serv, hint, res);
+	int saved = errno;
+	if (flags & AI_ADDRCONFIG) {
+		int e = addrconfig(&family);
+		if (e)
+			return e;
+	}
+	/* The services, as musl expands them: a template lookup of a numeric
+	 * host gives the socket types, protocols and ports.  musl's
+	 * getaddrinfo takes 3.7 KiB of stack for it: this frame stays small
+	 * (the rest is in gai_answer). */
+	struct addrinfo th = {.ai_family = AF_INET, .ai_socktype = hint ? hint->ai_socktype : 0,
+	                      .ai_protocol = hint ? hint->ai_protocol : 0,
+	                      .ai_flags = AI_NUMERICHOST | (flags & AI_NUMERICSERV)}, *tmpl;
+	int e = real("0.0.0.0", serv, &th, &tmpl);
+	if (e)
+		return e;
+	return gai_answer(real, host, serv, hint, family, flags, tmpl, res, saved);
 }
 
 DC_API void freeaddrinfo(struct addrinfo *p)
@@ -692,16 +725,23 @@ DC_API int gethostbyname2_r(const char *name, int af, struct hostent *h, char *b
 	if (!name || (af != AF_INET && af != AF_INET6) || numeric(name) ||
 	    strnlen(name, 255) - 1 >= 254 || in_hosts(name))
 		return real(name, af, h, buf, buflen, res, err);
-	struct maddr addrs[MAXADDRS];
-	char canon[256];
 	*res = NULL;
 	int saved = errno;
+	struct mres *m = malloc(sizeof *m);
+	if (!m) {
+		*err = NO_RECOVERY;
+		return ENOMEM;
+	}
+	struct maddr *addrs = m->addrs;
+	char *canon = m->canon;
 	int cnt = lookup(name, af, AI_CANONNAME, addrs, canon);
 	if (cnt == UNAVAIL) {
+		free(m);
 		errno = saved;
 		return real(name, af, h, buf, buflen, res, err);
 	}
 	if (cnt < 0) {
+		free(m);
 		switch (cnt) {
 		case EAI_NONAME:
 			*err = HOST_NOT_FOUND;
@@ -719,8 +759,10 @@ DC_API int gethostbyname2_r(const char *name, int af, struct hostent *h, char *b
 	size_t align = -(uintptr_t)buf & (sizeof(char *) - 1);
 	size_t need = 4 * sizeof(char *) + (size_t)(cnt + 1) * (sizeof(char *) + (size_t)h->h_length) +
 	              strlen(name) + 1 + strlen(canon) + 1 + align;
-	if (need > buflen)
+	if (need > buflen) {
+		free(m);
 		return ERANGE;
+	}
 	buf += align;
 	h->h_aliases = (void *)buf;
 	buf += 3 * sizeof(char *);
@@ -743,6 +785,7 @@ DC_API int gethostbyname2_r(const char *name, int af, struct hostent *h, char *b
 		h->h_aliases[1] = NULL;
 	}
 	h->h_aliases[2] = NULL;
+	free(m);
 	errno = saved;
 	*res = h;
 	return 0;

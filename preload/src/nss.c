@@ -3,8 +3,8 @@
  * Contracts (glibc nss/nss_module.c, nss/getXXbyYY_r.c, getaddrinfo.c):
  * - a result that does not fit in buflen returns NSS_STATUS_TRYAGAIN with
  *   *errnop = ERANGE and *h_errnop = NETDB_INTERNAL; the caller retries
- *   with a bigger buffer.  The last result is kept thread-locally so that
- *   the retry costs no second round trip.
+ *   with a bigger buffer.  The result is kept (process-wide, by thread) so
+ *   that the retry costs no second round trip.
  * - errno is preserved unless a failure is reported through *errnop.
  * - cancellation is disabled for the duration of the lookup, so a cancelled
  *   thread never leaks the connection or the buffers (it is acted upon at
@@ -18,40 +18,110 @@
 #include <nss.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "dnscache.h"
 
-static __thread struct {
-	bool valid;
+/* glibc's ERANGE retry: a result that did not fit in the caller's buffer
+ * (or the decision to ask glibc's dns) is kept for the retry that follows
+ * at once with a bigger buffer, so that it costs no second round trip.
+ * Kept process-wide, not per thread (issue 13: no result lives in a
+ * thread's storage): a few slots, chosen by the calling thread, each
+ * holding a result by an atomic pointer.  A thread takes a slot's result
+ * with an exchange, so a result has one owner at a time and nothing waits
+ * (a child forked meanwhile finds the slot empty or the parent's entry,
+ * which its pid does not match).  A result another thread left behind is
+ * freed when its slot is reused; one older than two seconds is never used. */
+#define KEEP_SLOTS 16
+#define KEEP_MS 2000
+struct kept {
+	pthread_t thread;
+	int pid;
 	int family;
 	int64_t at;
-	char name[DC_MAXDNAME];
-	struct dc_result r;
-} last;
+	struct dc_result *r;
+	char name[];
+};
+static _Atomic(struct kept *) keep[KEEP_SLOTS];
 
-/* result returns the lookup result for (name, family), reusing the one
- * kept from an ERANGE return for up to two seconds. */
-static struct dc_result *result(const char *name, int family)
+static _Atomic(struct kept *) *slot_of(pthread_t self)
 {
-	int64_t now = dc_now_ms();
-	if (last.valid && last.family == family && now - last.at < 2000 &&
-	    strcmp(last.name, name) == 0)
-		return &last.r;
+	uintptr_t h = (uintptr_t)self;
+	h ^= h >> 17;
+	h *= 0x9e3779b97f4a7c15u;
+	return &keep[(h >> 32) % KEEP_SLOTS];
+}
+
+static void drop(struct kept *k)
+{
+	if (k) {
+		free(k->r);
+		free(k);
+	}
+}
+
+/* take returns the result kept for this thread's (name, family), taking it
+ * out of its slot, or NULL. */
+static struct dc_result *take(const char *name, int family)
+{
+	pthread_t self = pthread_self();
+	_Atomic(struct kept *) *s = slot_of(self);
+	if (!atomic_load_explicit(s, memory_order_relaxed))
+		return NULL;
+	struct kept *k = atomic_exchange_explicit(s, NULL, memory_order_acquire);
+	if (!k)
+		return NULL;
+	if (pthread_equal(k->thread, self) && k->pid == (int)getpid()) {
+		struct dc_result *r = NULL;
+		if (k->family == family && dc_now_ms() - k->at < KEEP_MS && strcmp(k->name, name) == 0) {
+			r = k->r;
+			k->r = NULL;
+		}
+		drop(k); /* ours: used now, or stale */
+		return r;
+	}
+	/* Another thread's: put it back unless the slot was taken meanwhile. */
+	struct kept *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(s, &none, k, memory_order_release,
+	                                             memory_order_relaxed))
+		drop(k);
+	return NULL;
+}
+
+/* put keeps r for this thread's retry of (name, family), or frees it. */
+static void put(const char *name, int family, struct dc_result *r)
+{
+	size_t l = strlen(name) + 1;
+	struct kept *k = malloc(sizeof *k + l);
+	if (!k) {
+		free(r);
+		return;
+	}
+	k->thread = pthread_self();
+	k->pid = (int)getpid();
+	k->family = family;
+	k->at = dc_now_ms();
+	k->r = r;
+	memcpy(k->name, name, l);
+	drop(atomic_exchange_explicit(slot_of(k->thread), k, memory_order_acq_rel));
+}
+
+/* lookup returns the result for (name, family): the one kept for an
+ * ERANGE retry, or a new one (NULL: out of memory, ask glibc's dns). */
+static struct dc_result *lookup(const char *name, int family)
+{
+	struct dc_result *r = take(name, family);
+	if (r)
+		return r;
 	int old;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
-	dc_lookup(name, family, &last.r);
+	r = dc_lookup(name, family);
 	pthread_setcancelstate(old, NULL);
-	/* Kept for glibc's ERANGE retry: a result, or the decision to ask dns. */
-	last.valid = (last.r.status == NSS_STATUS_SUCCESS || last.r.fallback) &&
-	             strlen(name) < sizeof last.name;
-	if (last.valid) {
-		strcpy(last.name, name);
-		last.family = family;
-		last.at = now;
-	}
-	return &last.r;
+	return r;
 }
 
 static enum nss_status erange(int *errnop, int *h_errnop)
@@ -74,10 +144,21 @@ static enum nss_status failed(const struct dc_result *r, int *errnop, int *h_err
  * reachable server. */
 static enum nss_status no_dns(int *errnop, int *h_errnop)
 {
-	last.valid = false;
 	*errnop = EAGAIN;
 	*h_errnop = TRY_AGAIN;
 	return NSS_STATUS_UNAVAIL;
+}
+
+/* done ends a call with status st: the result is kept for the retry that
+ * follows an ERANGE, else freed. */
+static enum nss_status done(const char *name, int family, struct dc_result *r, enum nss_status st,
+                            const int *errnop)
+{
+	if (st == NSS_STATUS_TRYAGAIN && *errnop == ERANGE && r)
+		put(name, family, r);
+	else
+		free(r);
+	return st;
 }
 
 static void set_ttl(int32_t *ttlp, int32_t ttl)
@@ -91,20 +172,20 @@ DC_API enum nss_status _nss_dnscache_gethostbyname4_r(const char *name, struct g
                                                       int *h_errnop, int32_t *ttlp)
 {
 	int saved = errno;
-	struct dc_result *r = result(name, AF_UNSPEC);
+	struct dc_result *r = lookup(name, AF_UNSPEC);
 	errno = saved;
-	if (r->fallback) {
+	if (!r || r->fallback) {
 		dc_gh4_fn dns = dc_config()->fallback ? (dc_gh4_fn)dc_dns_fn(DC_DNS_GH4) : NULL;
-		if (!dns)
+		if (!dns) {
+			free(r);
 			return no_dns(errnop, h_errnop);
+		}
 		enum nss_status st = dns(name, pat, buffer, buflen, errnop, h_errnop, ttlp);
-		if (st != NSS_STATUS_TRYAGAIN || *errnop != ERANGE)
-			last.valid = false;
 		dc_debug("%s: glibc's dns said %d", name, st);
-		return st;
+		return done(name, AF_UNSPEC, r, st, errnop);
 	}
 	if (r->status != NSS_STATUS_SUCCESS)
-		return failed(r, errnop, h_errnop);
+		return done(name, AF_UNSPEC, r, failed(r, errnop, h_errnop), errnop);
 
 	/* Tuples first (aligned), then the canonical name. */
 	size_t pad = (alignof(struct gaih_addrtuple) -
@@ -112,7 +193,7 @@ DC_API enum nss_status _nss_dnscache_gethostbyname4_r(const char *name, struct g
 	size_t own = (size_t)r->naddrs - (*pat != NULL ? 1 : 0);
 	size_t clen = r->canon[0] ? strlen(r->canon) + 1 : 0;
 	if (buflen < pad || buflen - pad < own * sizeof(struct gaih_addrtuple) + clen)
-		return erange(errnop, h_errnop);
+		return done(name, AF_UNSPEC, r, erange(errnop, h_errnop), errnop);
 	struct gaih_addrtuple *t = (struct gaih_addrtuple *)(buffer + pad);
 	char *cname = (char *)(t + own);
 	if (clen)
@@ -130,7 +211,7 @@ DC_API enum nss_status _nss_dnscache_gethostbyname4_r(const char *name, struct g
 	*link = NULL;
 	set_ttl(ttlp, r->ttl);
 	*h_errnop = NETDB_SUCCESS;
-	last.valid = false;
+	free(r);
 	return NSS_STATUS_SUCCESS;
 }
 
@@ -144,20 +225,20 @@ DC_API enum nss_status _nss_dnscache_gethostbyname3_r(const char *name, int af, 
 		return NSS_STATUS_UNAVAIL;
 	}
 	int saved = errno;
-	struct dc_result *r = result(name, af);
+	struct dc_result *r = lookup(name, af);
 	errno = saved;
-	if (r->fallback) {
+	if (!r || r->fallback) {
 		dc_gh3_fn dns = dc_config()->fallback ? (dc_gh3_fn)dc_dns_fn(DC_DNS_GH3) : NULL;
-		if (!dns)
+		if (!dns) {
+			free(r);
 			return no_dns(errnop, h_errnop);
+		}
 		enum nss_status st = dns(name, af, h, buffer, buflen, errnop, h_errnop, ttlp, canonp);
-		if (st != NSS_STATUS_TRYAGAIN || *errnop != ERANGE)
-			last.valid = false;
 		dc_debug("%s: glibc's dns said %d", name, st);
-		return st;
+		return done(name, af, r, st, errnop);
 	}
 	if (r->status != NSS_STATUS_SUCCESS)
-		return failed(r, errnop, h_errnop);
+		return done(name, af, r, failed(r, errnop, h_errnop), errnop);
 
 	/* Layout: h_addr_list[n+1], h_aliases[naliases] (the last alias is
 	 * h_name, its slot holds the NULL), address bytes, alias strings. */
@@ -169,7 +250,7 @@ DC_API enum nss_status _nss_dnscache_gethostbyname3_r(const char *name, int af, 
 		strs += strlen(r->names + r->alias_off[i]) + 1;
 	size_t need = (n + 1 + na) * sizeof(char *) + n * alen + strs;
 	if (na == 0 || buflen < pad || buflen - pad < need)
-		return erange(errnop, h_errnop);
+		return done(name, af, r, erange(errnop, h_errnop), errnop);
 	char **addrs = (char **)(buffer + pad);
 	char **aliases = addrs + n + 1;
 	char *p = (char *)(aliases + na);
@@ -197,7 +278,7 @@ DC_API enum nss_status _nss_dnscache_gethostbyname3_r(const char *name, int af, 
 		*canonp = h->h_name;
 	set_ttl(ttlp, r->ttl);
 	*h_errnop = NETDB_SUCCESS;
-	last.valid = false;
+	free(r);
 	return NSS_STATUS_SUCCESS;
 }
 

@@ -112,23 +112,30 @@ __attribute__((constructor)) static void dc_preload_init(void)
 	int saved = errno;
 	if (dc_config()->disabled)
 		goto out;
-	char line[LINE_MAX_], next[LINE_MAX_ + 64];
+	/* On the heap: when glibc's NSS loads the module itself, this runs
+	 * on the stack of whichever thread does the first lookup. */
+	char *line = malloc(LINE_MAX_), *next = malloc(LINE_MAX_ + 64);
+	if (!line || !next)
+		goto done;
 	size_t len = 0;
 	char *text = dc_read_file("/etc/nsswitch.conf", &len);
 	/* nss_database.c: the default changed in glibc 2.35 (bug 28700). */
 	unsigned maj = 0, min = 0;
 	sscanf(gnu_get_libc_version(), "%u.%u", &maj, &min);
 	const char *def = maj > 2 || (maj == 2 && min >= 35) ? "files dns" : "dns [!UNAVAIL=return] files";
-	dc_hosts_select(text ? text : "", len, def, line, sizeof line);
+	dc_hosts_select(text ? text : "", len, def, line, LINE_MAX_);
 	free(text);
-	if (!dc_hosts_replace(line, next, sizeof next)) {
+	if (!dc_hosts_replace(line, next, LINE_MAX_ + 64)) {
 		dc_debug("hosts line \"%s\" left alone", line);
-		goto out;
+		goto done;
 	}
 	if (__nss_configure_lookup("hosts", next) != 0)
 		dc_debug("__nss_configure_lookup(\"%s\") failed", next);
 	else
 		dc_debug("hosts: %s", next);
+done:
+	free(line);
+	free(next);
 out:
 	errno = saved;
 }

@@ -11,7 +11,6 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
@@ -28,8 +27,15 @@
 
 #define DC_POOL 16 /* the most connections kept (DNSCACHE_CONNS, default 4) */
 
-static struct dc_config config;
-static atomic_int config_state; /* 0 unread, 1 reading, 2 ready */
+/* The configuration: one immutable snapshot per process, read from the
+ * environment at the first call (the constructor's, in practice) and
+ * published with a compare-and-swap.  Threads that race on the first call
+ * each read a copy and the loser frees its own; nobody waits, so a child
+ * forked in the middle cannot hang, and no thread keeps a copy of its own
+ * (issue 13: the footprint of every thread). */
+static _Atomic(struct dc_config *) config;
+/* Used when even the snapshot cannot be allocated: the shim stands aside. */
+static const struct dc_config disabled = {.disabled = true, .timeout_ms = 1};
 
 static int env_int(const char *name, int def, int min, int max)
 {
@@ -69,23 +75,46 @@ static void read_config(struct dc_config *c)
 	c->conns = env_int("DNSCACHE_CONNS", 4, 0, DC_POOL);
 }
 
-/* dc_config reads the environment once (the constructor's call, in
- * practice).  A thread that finds another one reading it reads its own
- * copy instead of waiting, so a child forked meanwhile cannot hang. */
 const struct dc_config *dc_config(void)
 {
-	static __thread struct dc_config mine;
-	int s = atomic_load_explicit(&config_state, memory_order_acquire);
-	if (s == 2)
-		return &config;
-	s = 0;
-	if (atomic_compare_exchange_strong(&config_state, &s, 1)) {
-		read_config(&config);
-		atomic_store_explicit(&config_state, 2, memory_order_release);
-		return &config;
-	}
-	read_config(&mine);
-	return &mine;
+	struct dc_config *c = atomic_load_explicit(&config, memory_order_acquire);
+	if (c)
+		return c;
+	struct dc_config *mine = malloc(sizeof *mine);
+	if (!mine)
+		return &disabled;
+	read_config(mine);
+	if (atomic_compare_exchange_strong_explicit(&config, &c, mine, memory_order_acq_rel,
+	                                            memory_order_acquire))
+		return mine;
+	free(mine); /* another thread published first: c is its snapshot */
+	return c;
+}
+
+/* dc_debug writes one line to stderr with DNSCACHE_DEBUG set.  Its
+ * formatter knows %s, %d and %% (what the messages use; the format
+ * attribute checks the arguments): libc's printf takes 2 KiB of stack
+ * (issue 13: a lookup's stack stays small even when debugging). */
+static size_t put_str(char *buf, size_t o, size_t cap, const char *s)
+{
+	while (*s && o < cap)
+		buf[o++] = *s++;
+	return o;
+}
+
+static size_t put_int(char *buf, size_t o, size_t cap, long v)
+{
+	char d[24];
+	int n = 0;
+	unsigned long u = v < 0 ? 0UL - (unsigned long)v : (unsigned long)v;
+	do
+		d[n++] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0 && o < cap)
+		buf[o++] = '-';
+	while (n > 0 && o < cap)
+		buf[o++] = d[--n];
+	return o;
 }
 
 void dc_debug(const char *fmt, ...)
@@ -93,16 +122,37 @@ void dc_debug(const char *fmt, ...)
 	if (!dc_config()->debug)
 		return;
 	int saved = errno;
-	char buf[512];
-	int n = snprintf(buf, sizeof buf, "dnscache[%d]: ", (int)getpid());
+	enum { CAP = 511 };
+	char *buf = malloc(CAP + 1);
+	if (!buf) {
+		errno = saved;
+		return;
+	}
+	size_t o = put_str(buf, 0, CAP, "dnscache[");
+	o = put_int(buf, o, CAP, (long)getpid());
+	o = put_str(buf, o, CAP, "]: ");
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+	for (const char *f = fmt; *f && o < CAP; f++) {
+		if (*f != '%' || !f[1]) {
+			buf[o++] = *f;
+			continue;
+		}
+		f++;
+		if (*f == 's') {
+			const char *s = va_arg(ap, const char *);
+			o = put_str(buf, o, CAP, s ? s : "(null)");
+		} else if (*f == 'd') {
+			o = put_int(buf, o, CAP, va_arg(ap, int));
+		} else {
+			buf[o++] = *f; /* %% */
+		}
+	}
 	va_end(ap);
-	size_t len = (size_t)n + (m < 0 ? 0 : ((size_t)m < sizeof buf - (size_t)n - 1 ? (size_t)m : sizeof buf - (size_t)n - 2));
-	buf[len++] = '\n';
-	ssize_t w = write(2, buf, len);
+	buf[o++] = '\n';
+	ssize_t w = write(2, buf, o);
 	(void)w;
+	free(buf);
 	errno = saved;
 }
 
@@ -245,7 +295,11 @@ static enum dc_io conn_open(struct dc_conn *c)
 			r = 0;
 	}
 	if (r < 0) {
-		dc_debug("connect %s: %s", cfg->socket, strerror(errno));
+		/* Not strerror: its message catalogue lookup takes 2 KiB of stack. */
+		int e = errno;
+		dc_debug("connect %s: %s (errno %d)", cfg->socket,
+		         e == ENOENT ? "no such file" : e == ECONNREFUSED ? "refused" :
+		         e == EACCES ? "permission denied" : e == EAGAIN ? "backlog full" : "failed", e);
 		conn_close(c);
 		return DC_IO_UNAVAIL; /* ENOENT, ECONNREFUSED, EAGAIN (backlog full) */
 	}

@@ -174,7 +174,8 @@ static bool same_name(const uint8_t *a, const uint8_t *b)
 	return false;
 }
 
-/* ntop for host-name-valid names: labels joined by dots, no final dot. */
+/* ntop for host-name-valid names: labels joined by dots, no final dot.
+ * Fails when out (outlen bytes) cannot hold the name and its NUL. */
 static int hn_ntop(const uint8_t *w, char *out, size_t outlen)
 {
 	size_t o = 0;
@@ -185,7 +186,7 @@ static int hn_ntop(const uint8_t *w, char *out, size_t outlen)
 		return 1;
 	}
 	while (*w) {
-		if (o + *w + 2 > outlen)
+		if (o + (o ? 1 : 0) + *w + 1 > outlen)
 			return -1;
 		if (o)
 			out[o++] = '.';
@@ -197,17 +198,20 @@ static int hn_ntop(const uint8_t *w, char *out, size_t outlen)
 	return (int)o;
 }
 
+/* add_alias appends a host-name-valid name to the answer's aliases,
+ * converted in place (no copy on the stack).  0: not a host name (skipped),
+ * -1: no room (the reply is treated as malformed, as glibc's ERANGE). */
 static int add_alias(struct dc_answer *a, const uint8_t *w, size_t *used)
 {
-	char tmp[DC_MAXDNAME + 1];
-	if (!dc_wire_hnok(w) || hn_ntop(w, tmp, sizeof tmp) < 0)
+	if (!dc_wire_hnok(w))
 		return 0;
-	size_t l = strlen(tmp) + 1;
-	if (a->naliases >= DC_MAX_ALIASES || *used + l > sizeof a->names)
+	if (a->naliases >= DC_MAX_ALIASES)
 		return -1;
-	memcpy(a->names + *used, tmp, l);
+	int n = hn_ntop(w, a->names + *used, sizeof a->names - *used);
+	if (n < 0)
+		return -1;
 	a->alias_off[a->naliases++] = (uint16_t)*used;
-	*used += l;
+	*used += (size_t)n + 1;
 	return 1;
 }
 
@@ -216,9 +220,8 @@ static int add_alias(struct dc_answer *a, const uint8_t *w, size_t *used)
  * SOA record's TTL and its MINIMUM field; -1 without an SOA (§5: such a
  * reply is not cached).  The authority section plays no other part in the
  * result, so a malformed one only means "not cacheable". */
-static int32_t soa_negttl(const uint8_t *pkt, size_t len, size_t off)
+static int32_t soa_negttl(const uint8_t *pkt, size_t len, size_t off, uint8_t *owner)
 {
-	uint8_t owner[DC_MAXCDNAME + 1];
 	int ns = get16(pkt + 8);
 	for (int i = 0; i < ns; i++) {
 		long o = unpack(pkt, len, off, owner);
@@ -243,9 +246,12 @@ static int32_t soa_negttl(const uint8_t *pkt, size_t len, size_t off)
 int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
                    const uint8_t *qwire, bool hostent, struct dc_answer *a)
 {
-	uint8_t qname[DC_MAXCDNAME + 1], owner[DC_MAXCDNAME + 1], target[DC_MAXCDNAME + 1];
-	uint8_t expected[DC_MAXCDNAME + 1], canon[DC_MAXCDNAME + 1];
-	size_t used = 0;
+	/* Two names in wire form: the owner a record must have (the question
+	 * name, then each CNAME target), and the name at hand (the question,
+	 * an owner, a target).  The canonical name is kept as its offset in
+	 * the reply and converted once. */
+	uint8_t expected[DC_MAXCDNAME + 1], nm[DC_MAXCDNAME + 1];
+	size_t used = 0, canon_off = 12;
 
 	a->naddrs = 0;
 	a->naliases = 0;
@@ -260,22 +266,21 @@ int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
 	if (get16(pkt + 4) != 1)
 		return -1;
 	a->ancount = get16(pkt + 6);
-	long off = unpack(pkt, len, 12, qname);
+	long off = unpack(pkt, len, 12, nm);
 	if (off < 0 || (size_t)off + 4 > len)
 		return -1;
 	/* RFC 5452 §9.1 / res_queriesmatch: the question must be ours. */
-	if (!same_name(qname, qwire) || get16(pkt + off) != qtype || get16(pkt + off + 2) != DC_C_IN)
+	if (!same_name(nm, qwire) || get16(pkt + off) != qtype || get16(pkt + off + 2) != DC_C_IN)
 		return -1;
 	off += 4;
-	a->qname_hnok = dc_wire_hnok(qname);
-	if (hostent && a->qname_hnok && add_alias(a, qname, &used) < 0)
+	a->qname_hnok = dc_wire_hnok(nm);
+	if (hostent && a->qname_hnok && add_alias(a, nm, &used) < 0)
 		return -1;
-	memcpy(expected, qname, sizeof qname);
-	memcpy(canon, qname, sizeof qname);
+	memcpy(expected, nm, sizeof nm);
 	bool store_canon = true;
 	int cnames = 0;
 	for (int i = 0; i < a->ancount; i++) {
-		off = unpack(pkt, len, (size_t)off, owner);
+		off = unpack(pkt, len, (size_t)off, nm); /* the owner */
 		if (off < 0 || (size_t)off + 10 > len)
 			return -1;
 		uint16_t type = get16(pkt + off), class = get16(pkt + off + 2);
@@ -291,21 +296,22 @@ int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
 			a->ttl = (int32_t)ttl;
 		if (type == DC_T_CNAME) {
 			/* glibc: no owner check for CNAME, by historic precedent. */
-			long e = unpack(pkt, len, rdata, target);
+			long e = unpack(pkt, len, rdata, nm); /* the target */
 			if (e < 0 || (size_t)e > rdata + rdlen || ++cnames > DC_MAX_CNAMES)
 				return -1;
-			memcpy(expected, target, sizeof target);
+			memcpy(expected, nm, sizeof nm);
 			if (hostent) {
-				if (add_alias(a, target, &used) < 0)
+				if (add_alias(a, nm, &used) < 0)
 					return -1;
-			} else if (store_canon && dc_wire_hnok(target)) {
-				memcpy(canon, target, sizeof target);
+			} else if (store_canon && dc_wire_hnok(nm)) {
+				canon_off = rdata;
 			}
-		} else if (type == qtype && same_name(owner, expected) && rdlen == a->addrlen) {
+		} else if (type == qtype && same_name(nm, expected) && rdlen == a->addrlen) {
 			if (a->naddrs >= DC_MAX_ADDRS)
 				return -1;
 			if (!hostent && store_canon) {
-				if (hn_ntop(canon, a->canon, sizeof a->canon) < 0)
+				if (unpack(pkt, len, canon_off, nm) < 0 ||
+				    hn_ntop(nm, a->canon, sizeof a->canon) < 0)
 					a->canon[0] = 0;
 				store_canon = false;
 			}
@@ -313,6 +319,6 @@ int dc_parse_reply(const uint8_t *pkt, size_t len, uint16_t id, uint16_t qtype,
 		}
 	}
 	if (a->ancount == 0)
-		a->negttl = soa_negttl(pkt, len, (size_t)off);
+		a->negttl = soa_negttl(pkt, len, (size_t)off, nm);
 	return 0;
 }

@@ -10,7 +10,7 @@
 # (what the shim uses) with unixsock, warmcache, the cluster zone (file) and
 # racetls to the lab.  Faults (garbage, reset, hang, SERVFAIL) come from
 # bin/labdns Unix sockets; "killed mid-run" kills a second bin/coredns.
-# Sections: symbols, oracle, matrix (programs x hosts lines x resolv.conf), negcache, keep, musl (libdnscache-musl.so against musl's resolver), programs, fallback, stress, valgrind,
+# Sections: symbols, footprint (thread-local storage and stack of both builds), oracle, matrix (programs x hosts lines x resolv.conf), negcache, keep, musl (libdnscache-musl.so against musl's resolver), programs, fallback, stress, valgrind,
 # sanitizers (default all); bench (bench/run.sh).  Usage: run.sh [section...]
 # Needs bin/coredns and bin/labdns (make build).
 set -u
@@ -83,7 +83,7 @@ localhost 127.0.0.1 ::1 10.1.2.3"
 
 . "$HERE/sections.sh"
 
-SECTIONS=${*:-symbols oracle matrix negcache programs fallback keep stress musl valgrind sanitizers}
+SECTIONS=${*:-symbols footprint oracle matrix negcache programs fallback keep stress musl valgrind sanitizers}
 start_lab
 write_main_conf
 start_coredns main

@@ -302,6 +302,120 @@ t_sanitizers() {
 		fail "sanitizers: python3 under ASan/UBSan"; echo "$b" | grep -A20 -m1 -E 'ERROR|runtime error' || true; }
 }
 
+# footprint: the shim's thread footprint (issue 13 item 7).  Thread-local
+# storage is the PT_TLS segment's MemSiz of each build (every thread of a
+# program that loads the library pays it).  Stack: test/stackuse.c measures
+# on a painted stack what a call really touches below its entry point (the
+# NSS entry points for glibc, the interposed functions for musl), over the
+# cache's answers (absolute, short and dotted names through the search walk,
+# CNAME chains, 40+40 addresses, NXDOMAIN, NODATA, gethostbyname_r's ERANGE
+# retries), with and without DNSCACHE_DEBUG, the cache missing with the
+# fallback off, and the fallback itself: there the shim's part is what the
+# call uses beyond the same call of glibc's dns module (or of musl's own
+# resolver) alone.  LD_BIND_NOW: the dynamic linker's lazy binding, which
+# saves the vector registers on the stack at a function's first call, is not
+# the shim's (musl binds at load time anyway).
+FP_TLS_MAX=${FP_TLS_MAX:-2048}
+FP_STACK_MAX=${FP_STACK_MAX:-4096}
+FP_NAMES="www.example.com. kubernetes www.example.com web.ns1 db.default cname3-x.example.com. big-a.example.com. nx-a.example.com v6-a.example.com nodata-a.example.com. servfail-a.example.com."
+# fp_worst FILE: the largest figure of stackuse's output and its case.
+fp_worst() { sort -k2,2n "$1" | tail -1 | cut -d' ' -f1,2; }
+# fp_extra SHIM REF: per line, SHIM's figure minus REF's (the same cases).
+fp_extra() {
+	paste -d' ' "$1" "$2" | awk '$1 == $4 { d = $2 - $5; print $1, (d > 0 ? d : 0) } $1 != $4 { print "mismatch", 999999 }'
+}
+fp_judge() {
+	label=$1 file=$2
+	worst=$(fp_worst "$file")
+	n=$(wc -l <"$file")
+	wc=${worst% *} wb=${worst#* }
+	if [ "$n" -gt 0 ] && [ "${wb:-999999}" -le "$FP_STACK_MAX" ]; then
+		ok "footprint: $label: at most $wb bytes of stack ($wc, of $n calls)"
+	else
+		fail "footprint: $label: ${wb:-no} bytes of stack (${wc:-no output}; limit $FP_STACK_MAX)"
+		sort -k2,2n "$file" | tail -5 | sed 's/^/  /'
+	fi
+}
+t_footprint() {
+	for l in "$LIB" "$MLIB"; do
+		t=$(readelf -lW "$l" | awk '$1 == "TLS" {print $6}')
+		t=$((${t:-0}))
+		[ "$t" -le "$FP_TLS_MAX" ] && ok "footprint: $(basename "$l"): $t bytes of thread-local storage" ||
+			fail "footprint: $(basename "$l"): $t bytes of thread-local storage (limit $FP_TLS_MAX)"
+	done
+	fp=$W/fp; mkdir -p "$fp"
+	se="LD_BIND_NOW=1 DNSCACHE_NEGCACHE_MS=0"
+	# glibc: the cache answers (the fallback off: nothing is glibc's dns).
+	cases=""
+	for n in $FP_NAMES; do cases="$cases gh4:$n gh3:$n gh2:$n gh:$n erange:$n"; done
+	: >"$fp/err"
+	for d in 0 1; do
+		e=$fp/err; [ $d = 0 ] || e=/dev/null
+		env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/dns.sock" $se DNSCACHE_FALLBACK=0 DNSCACHE_DEBUG=$d \
+			"$B/stackuse" $cases >"$fp/g.cache$d" 2>>"$e"
+		env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/missing.sock" $se DNSCACHE_FALLBACK=0 DNSCACHE_DEBUG=$d \
+			"$B/stackuse" $cases >"$fp/g.nosock$d" 2>>"$e"
+	done
+	cat "$fp/g.cache0" "$fp/g.cache1" "$fp/g.nosock0" "$fp/g.nosock1" >"$fp/g.all"
+	grep -q 'gh4:www.example.com. .* rc=1$' "$fp/g.cache0" || fail "footprint: glibc: the cache did not answer: $(head -3 "$fp/g.cache0"; cat "$fp/err")"
+	fp_judge "glibc build, the cache answering, debug on and off, no socket" "$fp/g.all"
+	# glibc: the fallback to glibc's dns (the socket missing), and the
+	# reverse lookups passed to it: what the shim adds to the dns module's
+	# own call.  Each pair runs twice, the shim first, so that the shim's
+	# run pays the first use of glibc's resolver state.
+	: >"$fp/g.shim"; : >"$fp/g.ref"
+	for n in $FP_NAMES 127.0.0.1; do
+		case $n in
+		*[a-z]*) pairs="gh4:$n/dns4:$n gh3:$n/dns3:$n" ;;
+		*) pairs="gba:$n/dnsgba:$n" ;;
+		esac
+		for p in $pairs; do
+			s=${p%/*} r=${p#*/}
+			env LD_PRELOAD="$LIB" DNSCACHE_SOCKET="$W/missing.sock" $se "$B/stackuse" "$s" "$r" "$s" "$r" >"$fp/pair" 2>>"$fp/err"
+			# The fallback answered as glibc's dns did.
+			[ "$(cut -d' ' -f3 "$fp/pair" | sort -u | wc -l)" -eq 1 ] || fail "footprint: fallback $s: $(cat "$fp/pair")"
+			sed -n '1p;3p' "$fp/pair" | sort -k2,2n | tail -1 | sed "s|^[^ ]*|$s|" >>"$fp/g.shim"
+			sed -n '2p;4p' "$fp/pair" | sort -k2,2n | tail -1 | sed "s|^[^ ]*|$s|" >>"$fp/g.ref"
+		done
+	done
+	fp_extra "$fp/g.shim" "$fp/g.ref" >"$fp/g.fallback"
+	fp_judge "glibc build, the fallback to glibc's dns and gethostbyaddr, beyond dns's own $(fp_worst "$fp/g.ref" | cut -d' ' -f2)" "$fp/g.fallback"
+	# musl: the interposed functions, the cache answering.
+	cases=""
+	for n in $FP_NAMES; do cases="$cases gai:$n gai6:$n ghbnr:$n ghbn2:$n"; done
+	for d in 0 1; do
+		e=$fp/err; [ $d = 0 ] || e=/dev/null
+		env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/dns.sock" $se DNSCACHE_FALLBACK=0 DNSCACHE_DEBUG=$d \
+			"$B/musl-stackuse" $cases >"$fp/m.cache$d" 2>>"$e"
+		env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/missing.sock" $se DNSCACHE_FALLBACK=0 DNSCACHE_DEBUG=$d \
+			"$B/musl-stackuse" $cases >"$fp/m.nosock$d" 2>>"$e"
+	done
+	cat "$fp/m.cache0" "$fp/m.cache1" "$fp/m.nosock0" "$fp/m.nosock1" >"$fp/m.all"
+	grep -q 'gai:www.example.com. .* rc=0$' "$fp/m.cache0" || fail "footprint: musl: the cache did not answer: $(head -3 "$fp/m.cache0"; cat "$fp/err")"
+	fp_judge "musl build, the cache answering, debug on and off, no socket" "$fp/m.all"
+	# musl: the fallback to musl's own resolver, beyond its own call.
+	plain "$B/musl-stackuse" $cases >"$fp/m.ref" 2>>"$fp/err"
+	env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/missing.sock" "$B/musl-stackuse" $cases >"$fp/m.shim" 2>>"$fp/err"
+	[ "$(cut -d' ' -f1,3 "$fp/m.ref")" = "$(cut -d' ' -f1,3 "$fp/m.shim")" ] ||
+		fail "footprint: musl fallback: results differ from musl's own"
+	fp_extra "$fp/m.shim" "$fp/m.ref" >"$fp/m.fallback"
+	fp_judge "musl build, the fallback to musl's resolver, beyond musl's own $(fp_worst "$fp/m.ref" | cut -d' ' -f2)" "$fp/m.fallback"
+	# For the README: the public functions with and without the shim.
+	for c in gai ghbnr; do
+		a=$(plain env LD_BIND_NOW=1 "$B/stackuse" "$c:www.example.com" | cut -d' ' -f2)
+		b=$(shim env LD_BIND_NOW=1 "$B/stackuse" "$c:www.example.com" | cut -d' ' -f2)
+		echo "info footprint: glibc $c(www.example.com): $a bytes of stack with glibc's dns, $b through the shim"
+	done
+	a=$(plain "$B/musl-stackuse" gai:www.example.com | cut -d' ' -f2)
+	b=$(env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/dns.sock" "$B/musl-stackuse" gai:www.example.com | cut -d' ' -f2)
+	echo "info footprint: musl getaddrinfo(www.example.com): $a bytes of stack with musl's resolver, $b through the shim"
+	[ -s "$fp/err" ] && { echo "info footprint: stderr:"; head -5 "$fp/err"; }
+	# FP_SHOW=1: every figure (for the README's table).
+	[ -z "${FP_SHOW:-}" ] || for f in g.cache0 g.cache1 g.nosock0 g.nosock1 g.shim g.ref m.cache0 m.cache1 m.nosock0 m.nosock1 m.shim m.ref; do
+		sed "s|^|$f |" "$fp/$f"; done
+	return 0
+}
+
 # bench: the latency figure (bench/run.sh) against this namespace's server:
 # the socket, and UDP on 127.0.0.1:53.  Not part of make test.
 t_bench() {
