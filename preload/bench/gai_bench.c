@@ -2,7 +2,10 @@
  *
  * Usage: gai_bench [-n ITERATIONS] [-w WARMUP] [-u IPV4:PORT] [-l LABEL] [-o FILE] NAME
  * -o appends every sample (microseconds, one per line) to FILE.  Prints one line:
- *   LABEL name=NAME n=N mean_us=.. p50_us=.. p90_us=.. p99_us=.. max_us=..
+ *   LABEL name=NAME n=N mean_us=.. p50_us=.. p90_us=.. p99_us=.. max_us=.. cpu_us=.. sleeps=..
+ * cpu_us is the process's CPU time (user + system, getrusage) per timed lookup,
+ * sleeps its voluntary context switches per timed lookup: how often a lookup
+ * went to sleep waiting for a reply (each one a wakeup to pay).
  * Run it with and without LD_PRELOAD=libnss_dnscache.so.2 against the same
  * server to compare the shim with glibc's UDP resolver.  -u points glibc's
  * resolver at a server on any port: resolv.conf cannot name a port, so the
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,6 +60,11 @@ static int use_server(const char *hostport)
 	_res.nsaddr_list[0].sin_port = htons(colon ? (uint16_t)atoi(colon + 1) : 53);
 	return 0;
 #endif
+}
+
+static double tv_us(const struct timeval *t)
+{
+	return (double)t->tv_sec * 1e6 + (double)t->tv_usec;
 }
 
 static int lookup(const char *name, double *us)
@@ -113,11 +122,16 @@ int main(int argc, char **argv)
 	for (int i = 0; i < warm; i++)
 		if (lookup(name, &t) != 0)
 			return 1;
+	struct rusage r0, r1;
+	getrusage(RUSAGE_SELF, &r0);
 	for (int i = 0; i < n; i++) {
 		if (lookup(name, &us[i]) != 0)
 			return 1;
 		sum += us[i];
 	}
+	getrusage(RUSAGE_SELF, &r1);
+	double cpu = tv_us(&r1.ru_utime) - tv_us(&r0.ru_utime) + tv_us(&r1.ru_stime) - tv_us(&r0.ru_stime);
+	double sleeps = (double)(r1.ru_nvcsw - r0.ru_nvcsw);
 	if (out) {
 		FILE *f = fopen(out, "a");
 		if (!f) {
@@ -129,8 +143,8 @@ int main(int argc, char **argv)
 		fclose(f);
 	}
 	qsort(us, (size_t)n, sizeof *us, cmp);
-	printf("%s name=%s n=%d mean_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f\n", label,
-	       name, n, sum / n, us[n / 2], us[n * 9 / 10], us[n * 99 / 100], us[n - 1]);
+	printf("%s name=%s n=%d mean_us=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f cpu_us=%.1f sleeps=%.2f\n",
+	       label, name, n, sum / n, us[n / 2], us[n * 9 / 10], us[n * 99 / 100], us[n - 1], cpu / n, sleeps / n);
 	free(us);
 	return 0;
 usage:
