@@ -86,7 +86,7 @@ func (d *door) hit(msg, dst []byte) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	reply, rcode, ok := d.cache.Answer(msg, &q, false, dst, start.UnixNano())
+	reply, rcode, ok := d.cache.Answer(msg, q, false, dst, start.UnixNano())
 	if !ok || (d.rotate && !frontdoor.Rotate(reply)) {
 		return nil, false
 	}

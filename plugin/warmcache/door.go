@@ -21,7 +21,7 @@ func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte
 	if err != nil {
 		return dst, 0, false
 	}
-	out, rcode, ok := c.Answer(msg, &q, udp, dst, c.now().UnixNano())
+	out, rcode, ok := c.Answer(msg, q, udp, dst, c.now().UnixNano())
 	if ok {
 		c.metrics.get(server).hits.Inc()
 	}
@@ -31,7 +31,7 @@ func (c *WarmCache) Hit(msg []byte, udp bool, dst []byte, server string) ([]byte
 // Answer is Hit for a query that wire.ParseQuery has parsed into q, at now (Unix
 // nanoseconds of Now), counting nothing: a listener that answers hits counts them in
 // HitsCounter, a batch at a time.
-func (c *WarmCache) Answer(msg []byte, q *wire.Query, udp bool, dst []byte, now int64) ([]byte, int, bool) {
+func (c *WarmCache) Answer(msg []byte, q wire.Query, udp bool, dst []byte, now int64) ([]byte, int, bool) {
 	if !q.Plain || q.Qclass != dns.ClassINET {
 		return dst, 0, false
 	}

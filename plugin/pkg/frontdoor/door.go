@@ -19,7 +19,7 @@ type Answerer interface {
 	// Answer appends to dst the reply to the packed query msg, which wire.ParseQuery has
 	// parsed into q, at now (the cache's clock, Unix nanoseconds), and returns it with its
 	// rcode; false when the query must go to the server. It counts nothing.
-	Answer(msg []byte, q *wire.Query, udp bool, dst []byte, now int64) ([]byte, int, bool)
+	Answer(msg []byte, q wire.Query, udp bool, dst []byte, now int64) ([]byte, int, bool)
 	// Now is the cache's clock.
 	Now() time.Time
 	// HitsCounter is the cache's counter of hits answered for server.
@@ -64,7 +64,7 @@ func (d *Door) hit(b []byte, fam int, dst []byte, t *batch) ([]byte, bool) {
 	if err != nil {
 		return nil, false
 	}
-	reply, rcode, ok := d.Cache.Answer(b, &q, true, dst, t.now)
+	reply, rcode, ok := d.Cache.Answer(b, q, true, dst, t.now)
 	if !ok || (d.Rotate && !Rotate(reply)) {
 		return nil, false
 	}

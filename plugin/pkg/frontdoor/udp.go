@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	batchLen = 32
+	batchLen = 64
 	// readSize is what CoreDNS's server reads of a datagram (miekg/dns's default UDPSize,
 	// 512): a longer query is cut there, and we must see what it sees. One more byte tells
 	// us that a datagram was longer.
