@@ -54,10 +54,8 @@ type race struct {
 	q                 []byte // the packed query
 	qlen              int    // its question section's length
 	start, deadline   time.Time
-	server            string // the request's server label
-	best              result // the best failure so far, when hasBest
-	hasBest           bool
-	cur               result // the result wait returned
+	server            string  // the request's server label
+	best              *result // the best failure so far
 	t                 *time.Timer
 	escalate          time.Duration // silence asks one more upstream after this
 	escAt             time.Time
@@ -134,8 +132,8 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 	}
 	defer rs.end()
 	for {
-		res := rs.wait()
-		if res == nil {
+		res, ok := rs.wait()
+		if !ok {
 			return rs.bestFailure()
 		}
 		m := res.m
@@ -196,15 +194,15 @@ func (rs *race) end() {
 }
 
 // wait waits for the results of the race rs, asks more upstreams on failures and
-// silence, and returns the next reply that may win, or nil when the race is over
+// silence, and returns the next reply that may win, or false when the race is over
 // without one.
-func (rs *race) wait() *result {
+func (rs *race) wait() (result, bool) {
 	for rs.outstanding > 0 || rs.ask() {
 		select {
-		case rs.cur = <-rs.ch:
+		case res := <-rs.ch:
 			rs.outstanding--
-			if rs.candidate(&rs.cur) {
-				return &rs.cur
+			if rs.candidate(&res) {
+				return res, true
 			}
 			// A failure escalates at once to the next upstream.
 			rs.ask()
@@ -213,7 +211,7 @@ func (rs *race) wait() *result {
 		case <-rs.t.C:
 			now := time.Now()
 			if !now.Before(rs.deadline) {
-				return nil
+				return result{}, false
 			}
 			if !now.Before(rs.escAt) {
 				// Silence escalates too.
@@ -222,10 +220,10 @@ func (rs *race) wait() *result {
 			}
 			rs.t.Reset(rs.wakeIn())
 		case <-rs.ctx.Done():
-			return nil
+			return result{}, false
 		}
 	}
-	return nil
+	return result{}, false
 }
 
 // wakeIn returns how long the race may wait before it escalates (while an upstream
@@ -277,8 +275,9 @@ func (rs *race) candidate(res *result) bool {
 	if !res.wrong && isWinner(res.rcode) {
 		return true
 	}
-	if !rs.hasBest || failRank(res) > failRank(&rs.best) {
-		rs.best, rs.hasBest = *res, true
+	if rs.best == nil || failRank(res) > failRank(rs.best) {
+		best := *res
+		rs.best = &best
 	}
 	return false
 }
@@ -303,10 +302,7 @@ func (rs *race) tapWaiting() {
 
 // bestFailure returns the best failure reply of the race.
 func (rs *race) bestFailure() (*dns.Msg, *upstream, error) {
-	if !rs.hasBest {
-		return nil, nil, errNoReply
-	}
-	return bestFailure(&rs.best, rs.req)
+	return bestFailure(rs.best, rs.req)
 }
 
 // timers holds stopped timers for races: one per query otherwise. A stopped timer
