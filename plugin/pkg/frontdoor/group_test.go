@@ -10,6 +10,7 @@ import (
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics/vars"
 	"github.com/coredns/coredns/plugin/pkg/reuseport"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/dnscache/dnscache/plugin/pkg/frontdoor"
@@ -17,6 +18,7 @@ import (
 	"github.com/dnscache/dnscache/test/kit"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // cache returns a warmcache holding one entry, hit.test. A 192.0.2.1.
@@ -225,7 +227,8 @@ func raw(t *testing.T, addr string, b []byte) string {
 }
 
 // TestWildcardAddress: on a socket bound to every address (CoreDNS's ":53", a dual-stack IPv6
-// socket), replies to IPv4 and IPv6 clients leave from the address each query came to.
+// socket), replies to IPv4 and IPv6 clients leave from the address each query came to, and
+// hits are counted in the family of their client (an IPv4 client's address is IPv4-mapped).
 func TestWildcardAddress(t *testing.T) {
 	_, port, _ := net.SplitHostPort(kit.FreeAddr(t))
 	addr := ":" + port
@@ -234,9 +237,18 @@ func TestWildcardAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	if err := g.Serve(&frontdoor.Door{Cache: cache(t), Server: coreServer(t, "127.0.0.1:"+port), Label: "dns://" + addr}); err != nil {
+	label := "dns://" + addr
+	report := &frontdoor.Reporter{Server: label, Proto: "udp", Zones: func() []string { return []string{"."} }, Plugin: "warmcache"}
+	if err := g.Serve(&frontdoor.Door{Cache: cache(t), Server: coreServer(t, "127.0.0.1:"+port), Label: label, Report: report}); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		for fam, want := range map[string]float64{"1": 6, "2": 3} {
+			if got := testutil.ToFloat64(vars.RequestCount.WithLabelValues(label, ".", "", "udp", fam, "A")); got != want {
+				t.Errorf("hits of family %s counted: %v, want %v", fam, got, want)
+			}
+		}
+	}()
 	// 127.0.0.2 is not the address the kernel would pick to reply from (127.0.0.1): a reply
 	// that does not set its source is dropped by the client's connected socket.
 	for _, to := range []string{"127.0.0.1:" + port, "127.0.0.2:" + port, "[::1]:" + port} {
