@@ -289,6 +289,33 @@ t_valgrind() {
 		fail "valgrind: fault run: exit $rc, $got of 150 names, killed after $KILLED_AT"
 		grep -v " vgk" "$W/killed.out" | head -30; tail -5 "$W/kill.log"
 	fi
+	# The musl build, with a musl-linked program (test/mprobe.c: every AI_*
+	# flag, gethostbyname*, ERANGE growth; then 8 threads; then the socket
+	# missing and musl's resolver falling back).  LD_PRELOAD goes through
+	# the $LIB directory: valgrind's launcher is a glibc program, which
+	# cannot load the musl build (glibc's loader expands $LIB and loads the
+	# glibc build; musl's takes it literally).  --soname-synonyms=somalloc=
+	# NONE: musl's libc.so has no DT_SONAME, so without it valgrind does not
+	# replace musl's malloc and reports every free of its memory invalid.
+	# (ASan cannot do this part: musl-gcc has no sanitizer runtime.)
+	pre=$(lib_dirs)
+	mvg="$VG --soname-synonyms=somalloc=NONE"
+	mnames="www.example.com kubernetes cname3-v.example.com. big-v.example.com. nx-v.example.com web.ns1 localhost"
+	for run in "dns.sock $mnames" "dns.sock threads 8 $mnames" "missing.sock www.example.com kubernetes"; do
+		sock=${run%% *} args=${run#* }
+		q0=$(socket_queries)
+		out=$(env LD_PRELOAD="$pre" DNSCACHE_SOCKET="$W/$sock" $mvg "$B/musl-mprobe" $args 2>&1)
+		rc=$?
+		q1=$(socket_queries)
+		# The same output as without valgrind (errors would be in it).
+		want=$(env LD_PRELOAD="$pre" DNSCACHE_SOCKET="$W/$sock" "$B/musl-mprobe" $args 2>&1 | sort)
+		if [ $rc -eq 0 ] && [ -n "$want" ] && [ "$(echo "$out" | sort)" = "$want" ] &&
+			{ [ "$sock" != dns.sock ] || [ "$q1" -gt "$q0" ]; }; then
+			ok "valgrind: musl build clean, musl-mprobe $(echo "$args" | cut -d' ' -f1-2) ... ($sock, $((q1 - q0)) socket queries)"
+		else
+			fail "valgrind: musl build, $sock: exit $rc, $((q1 - q0)) socket queries"; echo "$out" | grep '==' | head -30
+		fi
+	done
 }
 
 t_sanitizers() {
@@ -576,6 +603,15 @@ sys.exit(1 if bad else 0)' "$W/restart.flag" >"$W/restart.out" 2>&1 &
 	stop kill
 }
 
+# lib_dirs: both builds installed as the DaemonSet installs them, under
+# $W/dc/$LIB; prints the one LD_PRELOAD value for glibc and musl programs.
+lib_dirs() {
+	d=$W/dc
+	for l in lib/x86_64-linux-gnu lib/aarch64-linux-gnu lib64 lib; do mkdir -p "$d/$l"; cp "$LIB" "$d/$l/libdnscache.so"; done
+	mkdir -p "$d/\$LIB"; cp "$MLIB" "$d/\$LIB/libdnscache.so"
+	echo "$d/\$LIB/libdnscache.so"
+}
+
 # musl: libdnscache-musl.so against musl's own resolver over UDP to the same
 # server (the oracle), with musl-linked programs (test/mprobe.c): every AI_*
 # flag, families, services, gethostbyname*, ERANGE, threads and fork; the
@@ -615,10 +651,7 @@ VARIANTS
 	# expands $LIB (lib/x86_64-linux-gnu on Debian, lib64 on Red Hat, lib
 	# elsewhere), musl's takes it literally, so the musl build lives in a
 	# directory named "$LIB".
-	d=$W/dc
-	for l in lib/x86_64-linux-gnu lib/aarch64-linux-gnu lib64 lib; do mkdir -p "$d/$l"; cp "$LIB" "$d/$l/libdnscache.so"; done
-	mkdir -p "$d/\$LIB"; cp "$MLIB" "$d/\$LIB/libdnscache.so"
-	pre="$d/\$LIB/libdnscache.so"
+	pre=$(lib_dirs)
 	q0=$(socket_queries)
 	g=$(env LD_PRELOAD="$pre" DNSCACHE_SOCKET="$W/dns.sock" DNSCACHE_FALLBACK=0 getent ahostsv4 v4-lib.example.com. 2>&1)
 	q1=$(socket_queries)
