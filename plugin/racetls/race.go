@@ -130,6 +130,11 @@ func (rt *RaceTLS) resolve(ctx context.Context, w dns.ResponseWriter, req *dns.M
 	if err != nil {
 		return nil, nil, err
 	}
+	return rs.decide()
+}
+
+// decide returns the race's winner, unpacked, or its best failure, and ends the race.
+func (rs *race) decide() (*dns.Msg, *upstream, error) {
 	defer rs.end()
 	for {
 		res, ok := rs.wait()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
+	"github.com/dnscache/dnscache/plugin/pkg/wire"
 	"github.com/dnscache/dnscache/test/lab"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -377,5 +378,36 @@ func TestObserveStallClamped(t *testing.T) {
 	f.observe(8*time.Millisecond, false)
 	if s := f.score(); s < 100*time.Millisecond {
 		t.Errorf("after a failure: score %v, want >= 100ms", s)
+	}
+}
+
+// TestUnclaimedReply: a reply that may win but was read while another reply held the
+// race's claim (see conn.reply) reaches the race packed. The race unpacks it itself: one
+// that does not unpack counts as garbage and the race goes on; one that does wins.
+func TestUnclaimedReply(t *testing.T) {
+	rt := &RaceTLS{opts: *fuzzOptions(2)}
+	u := newFuzzUpstream(&rt.opts, 11)
+	u.dialErr = errDown // no connection and the last dial failed: asking it fails at once
+	rt.upstreams = []*upstream{u}
+	fq := fuzzQueries[0]
+	rs, err := rt.newRace(context.Background(), &test.ResponseWriter{}, fq.msg(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := u.tally.errors.Load()
+	rs.ch, rs.outstanding = make(chan result, 2), 2
+	good := fq.reply(0, dns.RcodeSuccess)
+	cut := good[:wire.HeaderLen+3] // NOERROR in the header, the question cut short
+	rs.ch <- result{u: u, ctr: u.ctr, msg: cut, rcode: dns.RcodeSuccess}
+	rs.ch <- result{u: u, ctr: u.ctr, msg: good, rcode: dns.RcodeSuccess}
+	m, won, err := rs.decide()
+	if err != nil || won != u || m == nil || len(m.Answer) != 1 {
+		t.Fatalf("got %v from %v (%v), want the reply with one answer from %s", m, won, err, u.name)
+	}
+	if e, w := u.tally.errors.Load()-errs, u.tally.wins.Load(); e != 1 || w != 1 {
+		t.Errorf("%d errors and %d wins counted, want the cut reply as 1 error (garbage) and 1 win", e, w)
+	}
+	if !rs.finished() {
+		t.Error("the race is not over after decide")
 	}
 }
