@@ -9,6 +9,7 @@
 // kernel hands every datagram to CoreDNS's own socket, which keeps the block answering.
 //
 // The plugins a hit skips are reproduced: the prometheus plugin's coredns_dns_* series,
-// counted through children resolved once per label set (Reporter). Whether a block may
-// have a front door at all is the caller's decision (Eligible).
+// counted through children resolved once per label set (Reporter), a batch at a time before
+// the batch's replies are sent, so that a client holding a reply finds it counted. Whether
+// a block may have a front door at all is the caller's decision (Eligible).
 package frontdoor
