@@ -380,8 +380,8 @@ func (c *conn) flush() error {
 		now := time.Now()
 		c.active.Store(now.UnixNano())
 		c.c.SetWriteDeadline(now.Add(c.opts.writeTimeout))
+		c.writes.Inc() // before the write: a client that has read the reply sees it counted
 		_, err := c.c.Write(buf)
-		c.writes.Inc()
 
 		c.wmu.Lock()
 		if c.spare == nil {
