@@ -441,9 +441,18 @@ static int common_prefix(const uint8_t *s, const uint8_t *d)
 	return i;
 }
 
-static int by_key(const void *a, const void *b)
+/* by_key sorts by descending key: an insertion sort, not musl's qsort,
+ * whose smoothsort takes 2.5 KiB of stack (issue 13); keys are unique (the
+ * position is in them), so the order is the same. */
+static void by_key(struct maddr *a, int cnt)
 {
-	return ((const struct maddr *)b)->sortkey - ((const struct maddr *)a)->sortkey;
+	for (int i = 1; i < cnt; i++) {
+		struct maddr t = a[i];
+		int j = i;
+		for (; j > 0 && a[j - 1].sortkey < t.sortkey; j--)
+			a[j] = a[j - 1];
+		a[j] = t;
+	}
 }
 
 static void sort_addrs(struct maddr *a, int cnt, int family)
@@ -502,7 +511,7 @@ static void sort_addrs(struct maddr *a, int cnt, int family)
 		key |= (MAXADDRS - i);
 		a[i].sortkey = key;
 	}
-	qsort(a, (size_t)cnt, sizeof *a, by_key);
+	by_key(a, cnt);
 	pthread_setcancelstate(cs, NULL);
 }
 

@@ -371,6 +371,17 @@ t_footprint() {
 			fail "footprint: $(basename "$l"): $t bytes of thread-local storage (limit $FP_TLS_MAX)"
 	done
 	fp=$W/fp; mkdir -p "$fp"
+	# Statically: the worst chain of the shim's own frames (every byte
+	# they reserve, touched or not), from gcc's call graphs (make callgraphs).
+	for v in "glibc ci _nss_dnscache_gethostbyname4_r,_nss_dnscache_gethostbyname3_r,_nss_dnscache_gethostbyname2_r,_nss_dnscache_gethostbyname_r,_nss_dnscache_gethostbyaddr2_r,_nss_dnscache_gethostbyaddr_r,preload.c:dc_preload_init" \
+		"musl ci-musl getaddrinfo,gethostbyname,gethostbyname2,gethostbyname_r,gethostbyname2_r,getnameinfo,freeaddrinfo"; do
+		set -- $v
+		if out=$(python3 "$HERE/stackcheck.py" "$FP_STACK_MAX" "$3" "$B/$2"/*.ci 2>&1); then
+			ok "footprint: $1 build, call graph: $(echo "$out" | tail -1)"
+		else
+			fail "footprint: $1 build, call graph:"; echo "$out" | sed 's/^/  /'
+		fi
+	done
 	se="LD_BIND_NOW=1 DNSCACHE_NEGCACHE_MS=0"
 	# glibc: the cache answers (the fallback off: nothing is glibc's dns).
 	cases=""
