@@ -38,7 +38,7 @@ type peerKey struct{}
 // they are ready (RFC 7766 §6.2.1.1), not the order the queries came in.
 type conn struct {
 	l    *listener
-	c    *net.UnixConn
+	c    stream
 	opts options // the owner's options when the connection was accepted
 	addr string  // server label
 
@@ -96,7 +96,7 @@ func (p *peer) uidString() string {
 	return strconv.FormatUint(uint64(p.uid), 10)
 }
 
-func newConn(l *listener, c *net.UnixConn, u *Unixsock, p *peer, seq uint16) *conn {
+func newConn(l *listener, c stream, u *Unixsock, p *peer, seq uint16) *conn {
 	cn := &conn{
 		l:        l,
 		c:        c,

@@ -41,6 +41,8 @@ type listener struct {
 	warned time.Time // the last warning about a uid at its share
 
 	wg sync.WaitGroup // accept loop and connections
+
+	poll *poller // the connections' epoll set (stream_linux.go); nil: they stay in the netpoller
 }
 
 // listen binds path after removing a stale socket file, and sets its mode.
@@ -69,7 +71,7 @@ func listen(path string, mode os.FileMode) (*listener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return &listener{path: path, ln: ln, fi: fi, conns: map[*conn]struct{}{}, uids: map[int64]int{}}, nil
+	return &listener{path: path, ln: ln, fi: fi, conns: map[*conn]struct{}{}, uids: map[int64]int{}, poll: newPoller()}, nil
 }
 
 // removeStale removes a socket file nobody listens on. A live socket, or anything else at the
@@ -158,7 +160,7 @@ func (l *listener) serve(c *net.UnixConn) {
 	if l.seq == 0 {
 		l.seq = 1
 	}
-	cn := newConn(l, c, u, p, l.seq)
+	cn := newConn(l, detach(c, l.poll), u, p, l.seq)
 	l.conns[cn] = struct{}{}
 	l.open++
 	l.uids[cn.uid]++
@@ -206,6 +208,9 @@ func (l *listener) close() error {
 		}
 		l.mu.Unlock()
 		log.Warningf("Closed %s with queries still in flight", l.path)
+	}
+	if l.poll != nil {
+		l.poll.close()
 	}
 	return err
 }
