@@ -36,7 +36,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -92,7 +91,10 @@ static void read_conf(struct mconf *c)
 			memcpy(line, p, l);
 			line[l] = 0;
 			if (!strncmp(line, "options", 7) && isspace((unsigned char)line[7])) {
-				char *n = strstr(line, "ndots:");
+				/* Not strstr: musl's takes 2 KiB of stack for it. */
+				char *n = line;
+				while ((n = strchr(n, 'n')) && strncmp(n, "ndots:", 6))
+					n++;
 				if (n && isdigit((unsigned char)n[6])) {
 					unsigned long x = strtoul(n + 6, NULL, 10);
 					c->ndots = x > 15 ? 15 : (int)x;
@@ -102,7 +104,10 @@ static void read_conf(struct mconf *c)
 				char *v = line + 7;
 				while (isspace((unsigned char)*v))
 					v++;
-				snprintf(c->search, sizeof c->search, "%s", v);
+				/* A bounded copy: no printf machinery on a lookup's stack. */
+				size_t n = strnlen(v, sizeof c->search - 1);
+				memcpy(c->search, v, n);
+				c->search[n] = 0;
 			}
 		}
 		p += l;

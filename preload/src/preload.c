@@ -19,7 +19,6 @@
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <nss.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,8 +63,11 @@ void dc_hosts_select(const char *text, size_t len, const char *def, char *out, s
 		}
 		p = eol + 1;
 	}
-	if (!found)
-		snprintf(out, outlen, "%s", def);
+	if (!found && outlen > 0) {
+		size_t n = strnlen(def, outlen - 1);
+		memcpy(out, def, n);
+		out[n] = 0;
+	}
 }
 
 /* dc_hosts_replace: sources end at a blank or '[' (nss_action_parse), an
@@ -120,8 +122,10 @@ __attribute__((constructor)) static void dc_preload_init(void)
 	size_t len = 0;
 	char *text = dc_read_file("/etc/nsswitch.conf", &len);
 	/* nss_database.c: the default changed in glibc 2.35 (bug 28700). */
-	unsigned maj = 0, min = 0;
-	sscanf(gnu_get_libc_version(), "%u.%u", &maj, &min);
+	char *end;
+	unsigned long maj = strtoul(gnu_get_libc_version(), &end, 10), min = 0;
+	if (*end == '.')
+		min = strtoul(end + 1, NULL, 10);
 	const char *def = maj > 2 || (maj == 2 && min >= 35) ? "files dns" : "dns [!UNAVAIL=return] files";
 	dc_hosts_select(text ? text : "", len, def, line, LINE_MAX_);
 	free(text);
