@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -81,6 +82,8 @@ func (p *poller) run() {
 			}
 		}
 		p.mu.Unlock()
+		// Let the readers just woken run before this goroutine asks the set again.
+		runtime.Gosched()
 	}
 }
 
