@@ -50,7 +50,7 @@ static _Atomic(struct kept *) keep[KEEP_SLOTS];
 
 static _Atomic(struct kept *) *slot_of(pthread_t self)
 {
-	uintptr_t h = (uintptr_t)self;
+	uint64_t h = (uint64_t)(uintptr_t)self;
 	h ^= h >> 17;
 	h *= 0x9e3779b97f4a7c15u;
 	return &keep[(h >> 32) % KEEP_SLOTS];
@@ -154,10 +154,12 @@ static enum nss_status no_dns(int *errnop, int *h_errnop)
 static enum nss_status done(const char *name, int family, struct dc_result *r, enum nss_status st,
                             const int *errnop)
 {
+	int saved = errno; /* free and malloc leave it alone, but not before glibc 2.33 */
 	if (st == NSS_STATUS_TRYAGAIN && *errnop == ERANGE && r)
 		put(name, family, r);
 	else
 		free(r);
+	errno = saved;
 	return st;
 }
 
@@ -211,8 +213,7 @@ DC_API enum nss_status _nss_dnscache_gethostbyname4_r(const char *name, struct g
 	*link = NULL;
 	set_ttl(ttlp, r->ttl);
 	*h_errnop = NETDB_SUCCESS;
-	free(r);
-	return NSS_STATUS_SUCCESS;
+	return done(name, AF_UNSPEC, r, NSS_STATUS_SUCCESS, errnop);
 }
 
 DC_API enum nss_status _nss_dnscache_gethostbyname3_r(const char *name, int af, struct hostent *h,
@@ -278,8 +279,7 @@ DC_API enum nss_status _nss_dnscache_gethostbyname3_r(const char *name, int af, 
 		*canonp = h->h_name;
 	set_ttl(ttlp, r->ttl);
 	*h_errnop = NETDB_SUCCESS;
-	free(r);
-	return NSS_STATUS_SUCCESS;
+	return done(name, af, r, NSS_STATUS_SUCCESS, errnop);
 }
 
 DC_API enum nss_status _nss_dnscache_gethostbyname2_r(const char *name, int af, struct hostent *h,

@@ -431,13 +431,15 @@ t_footprint() {
 	cat "$fp/m.cache0" "$fp/m.cache1" "$fp/m.nosock0" "$fp/m.nosock1" >"$fp/m.all"
 	grep -q 'gai:www.example.com. .* rc=0$' "$fp/m.cache0" || fail "footprint: musl: the cache did not answer: $(head -3 "$fp/m.cache0"; cat "$fp/err")"
 	fp_judge "musl build, the cache answering, debug on and off, no socket" "$fp/m.all"
-	# musl: the fallback to musl's own resolver, beyond its own call.
+	# musl: the fallback to musl's own resolver, and getnameinfo (passed
+	# to musl's own), beyond musl's own call.
+	cases="$cases gni:127.0.0.1 gni:10.96.0.1"
 	plain "$B/musl-stackuse" $cases >"$fp/m.ref" 2>>"$fp/err"
 	env LD_PRELOAD="$MLIB" DNSCACHE_SOCKET="$W/missing.sock" "$B/musl-stackuse" $cases >"$fp/m.shim" 2>>"$fp/err"
 	[ "$(cut -d' ' -f1,3 "$fp/m.ref")" = "$(cut -d' ' -f1,3 "$fp/m.shim")" ] ||
 		fail "footprint: musl fallback: results differ from musl's own"
 	fp_extra "$fp/m.shim" "$fp/m.ref" >"$fp/m.fallback"
-	fp_judge "musl build, the fallback to musl's resolver, beyond musl's own $(fp_worst "$fp/m.ref" | cut -d' ' -f2)" "$fp/m.fallback"
+	fp_judge "musl build, the fallback to musl's resolver and getnameinfo, beyond musl's own $(fp_worst "$fp/m.ref" | cut -d' ' -f2)" "$fp/m.fallback"
 	# For the README: the public functions with and without the shim.
 	for c in gai ghbnr; do
 		a=$(plain env LD_BIND_NOW=1 "$B/stackuse" "$c:www.example.com" | cut -d' ' -f2)
