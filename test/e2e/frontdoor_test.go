@@ -322,37 +322,9 @@ func fdShow(b []byte) string {
 func fdSeries(t *testing.T, s *kit.CoreDNS) map[string]float64 {
 	t.Helper()
 	port := ":" + strconv.Itoa(s.Port)
-	out := map[string]float64{}
-	for name, fam := range s.Scrape(t) {
-		if !strings.HasPrefix(name, "coredns_dns_") {
-			continue
-		}
-		for _, m := range fam.GetMetric() {
-			var ls []string
-			for _, l := range m.GetLabel() {
-				ls = append(ls, l.GetName()+"="+strings.ReplaceAll(l.GetValue(), port, ":PORT"))
-			}
-			sort.Strings(ls)
-			key := name + "{" + strings.Join(ls, ",") + "}"
-			switch {
-			case m.Counter != nil:
-				out[key] = m.Counter.GetValue()
-			case m.Gauge != nil:
-				out[key] = m.Gauge.GetValue()
-			case m.Histogram != nil:
-				h := m.Histogram
-				out[key+"_count"] = float64(h.GetSampleCount())
-				if name == "coredns_dns_request_duration_seconds" {
-					continue
-				}
-				out[key+"_sum"] = h.GetSampleSum()
-				for _, bk := range h.GetBucket() {
-					out[fmt.Sprintf("%s_bucket{le=%g}", key, bk.GetUpperBound())] = float64(bk.GetCumulativeCount())
-				}
-			}
-		}
-	}
-	return out
+	return s.Scrape(t).Flat("coredns_dns_", nil,
+		func(_, value string) (string, bool) { return strings.ReplaceAll(value, port, ":PORT"), true },
+		"coredns_dns_request_duration_seconds")
 }
 
 // fdSettle waits until the server's coredns_dns_* series stop changing: a reply reaches

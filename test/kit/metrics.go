@@ -3,6 +3,9 @@ package kit
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"sort"
+	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
@@ -100,4 +103,58 @@ func (c *CoreDNS) Exists(t testing.TB, name string) error {
 		return fmt.Errorf("metric %s not on /metrics", name)
 	}
 	return nil
+}
+
+// Flat flattens the families whose names start with prefix into one number per series, keyed
+// "name{l1=v1,l2=v2}" with the labels sorted: counters and gauges by value, histograms by
+// _count, _sum and cumulative _bucket{le=…}, or by _count alone for the families named in
+// countOnly (durations, which differ from run to run). keep, if not nil, picks the metrics by
+// their labels; label, if not nil, rewrites a label's value, or leaves the label out of the
+// key when it returns false.
+func (f Families) Flat(prefix string, keep func(labels map[string]string) bool,
+	label func(name, value string) (string, bool), countOnly ...string) map[string]float64 {
+	out := map[string]float64{}
+	for name, fam := range f {
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		for _, m := range fam.GetMetric() {
+			labels := make(map[string]string, len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if keep != nil && !keep(labels) {
+				continue
+			}
+			var ls []string
+			for k, v := range labels {
+				if label != nil {
+					var ok bool
+					if v, ok = label(k, v); !ok {
+						continue
+					}
+				}
+				ls = append(ls, k+"="+v)
+			}
+			sort.Strings(ls)
+			key := name + "{" + strings.Join(ls, ",") + "}"
+			switch {
+			case m.Counter != nil:
+				out[key] = m.Counter.GetValue()
+			case m.Gauge != nil:
+				out[key] = m.Gauge.GetValue()
+			case m.Histogram != nil:
+				h := m.Histogram
+				out[key+"_count"] = float64(h.GetSampleCount())
+				if slices.Contains(countOnly, name) {
+					continue
+				}
+				out[key+"_sum"] = h.GetSampleSum()
+				for _, b := range h.GetBucket() {
+					out[fmt.Sprintf("%s_bucket{le=%g}", key, b.GetUpperBound())] = float64(b.GetCumulativeCount())
+				}
+			}
+		}
+	}
+	return out
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/core/dnsserver"
@@ -12,6 +11,7 @@ import (
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/dnscache/dnscache/plugin/pkg/wire"
+	"github.com/dnscache/dnscache/test/kit"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -143,41 +143,12 @@ func seriesOf(t *testing.T, server string) map[string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]float64{}
+	byName := kit.Families{}
 	for _, f := range fams {
-		name := f.GetName()
-		if !strings.HasPrefix(name, "coredns_dns_") {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			var ls []string
-			mine := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "server" {
-					mine = l.GetValue() == server
-					continue
-				}
-				ls = append(ls, l.GetName()+"="+l.GetValue())
-			}
-			if !mine {
-				continue
-			}
-			key := name + "{" + strings.Join(ls, ",") + "}"
-			switch {
-			case m.Counter != nil:
-				out[key] = m.Counter.GetValue()
-			case m.Histogram != nil:
-				h := m.Histogram
-				out[key+"_count"] = float64(h.GetSampleCount())
-				if name == "coredns_dns_request_duration_seconds" {
-					continue
-				}
-				out[key+"_sum"] = h.GetSampleSum()
-				for _, b := range h.GetBucket() {
-					out[fmt.Sprintf("%s_bucket{le=%g}", key, b.GetUpperBound())] = float64(b.GetCumulativeCount())
-				}
-			}
-		}
+		byName[f.GetName()] = f
 	}
-	return out
+	return byName.Flat("coredns_dns_",
+		func(labels map[string]string) bool { return labels["server"] == server },
+		func(name, value string) (string, bool) { return value, name != "server" },
+		"coredns_dns_request_duration_seconds")
 }
