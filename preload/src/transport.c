@@ -34,8 +34,9 @@
  * forked in the middle cannot hang, and no thread keeps a copy of its own
  * (issue 13: the footprint of every thread). */
 static _Atomic(struct dc_config *) config;
-/* Used when even the snapshot cannot be allocated: the shim stands aside. */
-static const struct dc_config disabled = {.disabled = true, .timeout_ms = 1};
+/* Used when even the snapshot cannot be allocated: the shim stands aside
+ * (glibc's dns, or musl's own resolver, answers). */
+static const struct dc_config disabled = {.disabled = true, .fallback = true, .timeout_ms = 1};
 
 static int env_int(const char *name, int def, int min, int max)
 {
