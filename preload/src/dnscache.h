@@ -178,6 +178,7 @@ struct dc_config {
 	bool pipeline;       /* send a search list's candidates in one write */
 	bool fallback;       /* DNSCACHE_FALLBACK: ask glibc's dns when the cache cannot answer */
 	int conns;           /* DNSCACHE_CONNS: connections kept across lookups (0: none) */
+	int spin_us;         /* DNSCACHE_SPIN_US: how long a reply is waited for by yielding before sleeping */
 	int servfail_after;  /* consecutive SERVFAIL fallbacks that open the breaker */
 };
 const struct dc_config *dc_config(void);
@@ -191,6 +192,7 @@ int64_t dc_now_ms(void);
 struct dc_conn {
 	int fd;
 	int64_t deadline;    /* of the current lookup */
+	int64_t spin_until;  /* CLOCK_MONOTONIC ns: until then, wait for a reply by yielding */
 	bool kept;           /* from the pool: survives the lookup */
 	bool keepable;       /* opened with fds to spare (RLIMIT_NOFILE) */
 	int pid;             /* the process that opened fd */
