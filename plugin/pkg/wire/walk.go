@@ -67,6 +67,7 @@ func Walk(msg []byte, ttls []uint16) (Layout, error) {
 	n := an + ns + int(binary.BigEndian.Uint16(msg[10:]))
 	opt := false
 	for i := range n {
+		owner := off
 		off, err = SkipName(msg, off)
 		if err != nil {
 			return l, err
@@ -76,7 +77,7 @@ func Walk(msg []byte, ttls []uint16) (Layout, error) {
 		}
 		typ := binary.BigEndian.Uint16(msg[off:])
 		rdlen := int(binary.BigEndian.Uint16(msg[off+8:]))
-		ttlOff := off + 4
+		ttlOff, rdata := off+4, off+10
 		off += 10 + rdlen
 		if off > len(msg) {
 			return l, ErrShort
@@ -90,11 +91,98 @@ func Walk(msg []byte, ttls []uint16) (Layout, error) {
 			continue
 		}
 		l.TTLs = append(l.TTLs, uint16(ttlOff)) // #nosec G115 -- len(msg) <= 0xFFFF checked above.
+		if err := checkName(msg, owner, len(msg), l.TTLs); err != nil {
+			return l, err
+		}
+		if err := checkRdataNames(msg, typ, rdata, off, l.TTLs); err != nil {
+			return l, err
+		}
 	}
 	if off != len(msg) {
 		return l, ErrTrail
 	}
 	return l, nil
+}
+
+// checkName follows the name at off, which must end before end, through its compression
+// pointers. Every byte a pointer leads to must lie before that pointer (a compressor points
+// only at names it has written, which end before the pointer), and no byte of the name may lie
+// in a TTL field: patching the TTLs must never change a name. A message that breaks this is
+// one no server writes, but a decoder that follows pointers (miekg/dns, a stub resolver)
+// would read a name that PatchTTLs rewrites.
+func checkName(msg []byte, off, end int, ttls []uint16) error {
+	limit, total := end, 0
+	for {
+		if off >= limit {
+			return ErrPointer
+		}
+		c := int(msg[off])
+		n, pointer := c+1, c&0xC0 == 0xC0 // n: bytes this step reads
+		if pointer {
+			n = 2
+		} else if c&0xC0 != 0 {
+			return ErrName
+		}
+		if off+n > limit {
+			return ErrPointer
+		}
+		for _, t := range ttls {
+			if off < int(t)+4 && int(t) < off+n {
+				return ErrPointer
+			}
+		}
+		switch {
+		case c == 0:
+			return nil
+		case pointer:
+			ptr := int(binary.BigEndian.Uint16(msg[off:]) & 0x3FFF)
+			if ptr < HeaderLen || ptr >= off {
+				return ErrPointer
+			}
+			limit, off = off, ptr // positions strictly decrease: no loop
+		default:
+			if total += n; total > maxNameLen {
+				return ErrName
+			}
+			off += n
+		}
+	}
+}
+
+// checkRdataNames checks, as checkName does, the domain names in the RDATA [start, end) of
+// the record types whose names may be compressed (RFC 3597 §4, and those decoders also
+// decompress: RFC 2163 PX, RFC 2782 SRV, RFC 6672 DNAME, RFC 1183 RP and AFSDB, RT, RFC 2230 KX).
+func checkRdataNames(msg []byte, typ uint16, start, end int, ttls []uint16) error {
+	var skip, names int // fixed bytes before the names, and how many names follow
+	switch typ {
+	case 2, 3, 4, 5, 7, 8, 9, 12, 39: // NS MD MF CNAME MB MG MR PTR DNAME
+		names = 1
+	case 6, 14, 17: // SOA (then 20 bytes of numbers), MINFO, RP
+		names = 2
+	case 15, 18, 21, 36: // MX AFSDB RT KX: a 16-bit preference, then a name
+		skip, names = 2, 1
+	case 26: // PX: a preference, then two names
+		skip, names = 2, 2
+	case 33: // SRV: priority, weight, port, then a name
+		skip, names = 6, 1
+	default:
+		return nil
+	}
+	off := start + skip
+	for range names {
+		if off >= end {
+			return ErrShort
+		}
+		if err := checkName(msg, off, end, ttls); err != nil {
+			return err
+		}
+		next, err := SkipName(msg, off)
+		if err != nil {
+			return err
+		}
+		off = next
+	}
+	return nil
 }
 
 // SkipName returns the offset just past the (possibly compressed) domain name at off.

@@ -267,3 +267,59 @@ func TestWalkOPTPlacement(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkPointerIntoTTL: a compression pointer whose name runs through a TTL field, or past
+// the pointer itself, is refused, in an owner name and in a CNAME's RDATA: patching the TTLs
+// would change the name a decoder reads (the fuzzer's input made a later record's TTL the
+// terminator of an earlier name). The compressed messages miekg/dns writes are accepted.
+func TestWalkPointerIntoTTL(t *testing.T) {
+	if _, err := Walk(packed(t, true, true), nil); err != nil {
+		t.Fatalf("compressed message refused: %v", err)
+	}
+	// Labels of every length a pointer's two bytes could be mistaken for, in owner names and
+	// in RDATA, compressed and not.
+	m := new(dns.Msg)
+	m.SetQuestion("a.b.example.", dns.TypeMX)
+	for _, rr := range []string{"a.b.example. 60 IN MX 10 c.a.b.example.", "a.b.example. 60 IN CNAME x.y.b.example.",
+		"b.example. 60 IN SOA n.b.example. h.b.example. 1 2 3 4 5", "x.y.b.example. 60 IN SRV 1 2 3 a.b.example."} {
+		r, err := dns.NewRR(rr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Answer = append(m.Answer, r)
+	}
+	for _, compress := range []bool{false, true} {
+		m.Compress = compress
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Walk(b, nil); err != nil {
+			t.Errorf("one-letter labels, compress %v: refused: %v", compress, err)
+		}
+	}
+	build := func(rdata bool) []byte {
+		b := []byte{0, 1, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0}
+		b = append(b, 1, 'a', 0, 0, 1, 0, 1) // question a. A IN (offsets 12..18)
+		// Answer 1 at 19: a. A IN TTL=(3,'x','y',0) rdlen 4 -> its TTL bytes read as the name "xy."
+		b = append(b, 0xC0, 12, 0, 1, 0, 1, 3, 'x', 'y', 0, 0, 4, 192, 0, 2, 1)
+		ttl := 19 + 2 + 4 // offset of answer 1's TTL
+		if rdata {
+			// Answer 2: a. CNAME IN 60, RDATA a pointer to answer 1's TTL.
+			b = append(b, 0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, 0xC0, byte(ttl))
+		} else {
+			// Answer 2: owner a pointer to answer 1's TTL, A IN 60.
+			b = append(b, 0xC0, byte(ttl), 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 2)
+		}
+		return b
+	}
+	for _, rdata := range []bool{false, true} {
+		b := build(rdata)
+		if err := new(dns.Msg).Unpack(b); err != nil {
+			t.Fatalf("rdata %v: the crafted message must unpack for the test to mean anything: %v", rdata, err)
+		}
+		if _, err := Walk(b, nil); err != ErrPointer {
+			t.Errorf("rdata %v: Walk = %v, want ErrPointer", rdata, err)
+		}
+	}
+}
