@@ -12,6 +12,17 @@ while IFS=: read -r file name; do
 	pkg=./$(dirname "$file")
 	echo "fuzz: $pkg $name ($FUZZTIME)"
 	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/dnscache-fuzz.log 2>&1; then
+		# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline
+		# exceeded" when -fuzztime ends while a worker is mid-call (golang/go#75804, fixed in
+		# Go 1.27): no input is written and nothing was found. That, and only that, runs
+		# once more; anything else (a failing input, a panic, a test failure) fails the run.
+		if grep -q 'context deadline exceeded' /tmp/dnscache-fuzz.log &&
+			! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' /tmp/dnscache-fuzz.log; then
+			echo "fuzz: $name: the Go 1.26 fuzztime race (golang/go#75804), no input found: once more"
+			if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/dnscache-fuzz.log 2>&1; then
+				continue
+			fi
+		fi
 		cat /tmp/dnscache-fuzz.log
 		status=1
 	fi
