@@ -64,21 +64,7 @@ func (b *batchIO) read() (int, error) {
 		h.SetControllen(len(b.oobs[i]))
 		h.Flags = 0
 	}
-	var n int
-	var errno syscall.Errno
-	err := b.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), uintptr(len(b.in)), 0, 0, 0)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
+	n, errno, err := mmsg(b.rc, false, b.in)
 	if err != nil {
 		return 0, err
 	}
@@ -156,26 +142,38 @@ func (b *batchIO) queue(i int, reply, oob []byte) {
 	}
 }
 
+// mmsg makes one sendmmsg (write) or recvmmsg system call over msgs on rc's socket, again
+// on EINTR, after waiting in the runtime's poller on EAGAIN. It returns the messages done and
+// the call's errno; err is the poller's (the socket closed).
+func mmsg(rc syscall.RawConn, write bool, msgs []unix.Mmsghdr) (int, syscall.Errno, error) {
+	trap, op := uintptr(unix.SYS_RECVMMSG), rc.Read
+	if write {
+		trap, op = unix.SYS_SENDMMSG, rc.Write
+	}
+	var n int
+	var errno syscall.Errno
+	err := op(func(fd uintptr) bool {
+		for {
+			r, _, e := unix.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), 0, 0, 0)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false
+			}
+			n, errno = int(r), e
+			return true
+		}
+	})
+	return n, errno, err
+}
+
 // flush sends the write batch. A datagram the kernel refuses is dropped (as a lost
 // datagram: the client asks again) and the rest are sent.
 func (b *batchIO) flush() {
 	out := b.out
 	for len(out) > 0 {
-		var n int
-		var errno syscall.Errno
-		err := b.rc.Write(func(fd uintptr) bool {
-			for {
-				r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&out[0])), uintptr(len(out)), 0, 0, 0)
-				switch e {
-				case unix.EINTR:
-					continue
-				case unix.EAGAIN:
-					return false
-				}
-				n, errno = int(r), e
-				return true
-			}
-		})
+		n, errno, err := mmsg(b.rc, true, out)
 		if err != nil {
 			break // the socket is closed
 		}
