@@ -268,6 +268,19 @@ static void remember_nx(struct dc_batch *b, int i)
 	free(a);
 }
 
+/* next_word returns the start of the next blank-separated word of s and
+ * its length in *len, or NULL at the end. */
+static const char *next_word(const char *s, size_t *len)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	const char *z = s;
+	while (*z && !isspace((unsigned char)*z))
+		z++;
+	*len = (size_t)(z - s);
+	return z == s ? NULL : s;
+}
+
 /* dns_search: name_from_dns_search over the socket.  Returns the number of
  * addresses, an EAI_* code, or UNAVAIL. */
 static int dns_search(const char *name, int family, struct maddr *addrs, char *canon)
@@ -295,17 +308,9 @@ static int dns_search(const char *name, int family, struct maddr *addrs, char *c
 	/* The candidates: name.domain for each search word that fits, then
 	 * the name. */
 	int ncand = 1;
-	for (char *p = mc->search; *p;) {
-		while (isspace((unsigned char)*p))
-			p++;
-		char *z = p;
-		while (*z && !isspace((unsigned char)*z))
-			z++;
-		if (z == p)
-			break;
+	size_t wl;
+	for (const char *p = mc->search; (p = next_word(p, &wl)); p += wl)
 		ncand++;
-		p = z;
-	}
 	struct dc_plan plan = {.n = 0, .as_is_last = 1};
 	plan.names = malloc((size_t)ncand * sizeof *plan.names);
 	struct dc_batch b = {.plan = &plan, .pipeline = cfg->pipeline, .io = DC_IO_UNAVAIL};
@@ -315,22 +320,14 @@ static int dns_search(const char *name, int family, struct maddr *addrs, char *c
 	bool servfail = false;
 	if (!plan.names || !b.cand || !b.used)
 		goto out;
-	for (char *p = mc->search; *p;) {
-		while (isspace((unsigned char)*p))
-			p++;
-		char *z = p;
-		while (*z && !isspace((unsigned char)*z))
-			z++;
-		if (z == p)
-			break;
-		if ((size_t)(z - p) < 256 - l - 1) {
+	for (const char *p = mc->search; (p = next_word(p, &wl)); p += wl) {
+		if (wl < 256 - l - 1) {
 			char *o = plan.names[plan.n++];
 			memcpy(o, name, l);
 			o[l] = '.';
-			memcpy(o + l + 1, p, (size_t)(z - p));
-			o[l + 1 + (size_t)(z - p)] = 0;
+			memcpy(o + l + 1, p, wl);
+			o[l + 1 + wl] = 0;
 		}
-		p = z;
 	}
 	memcpy(plan.names[plan.n], name, l);
 	plan.names[plan.n++][l] = 0;
